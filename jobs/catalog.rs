@@ -1,0 +1,175 @@
+//! The ingest ledger and the choice of extracts for a run. One small JSON
+//! document per landing folder (`catalog/uploads/<extract>/<source>/<as_of>.json`)
+//! records every decision taken on that folder's manifests and which one is
+//! the accepted extract. The ledger holds no row values: only counts, file
+//! names, hashes and reasons. It never touches `landing/`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::manifest::UploadKey;
+use crate::schema::Extract;
+use crate::store::Root;
+use crate::{Error, Result};
+
+/// Decision taken on one manifest version.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Decision {
+    /// sha256 of the manifest bytes: identifies the upload version.
+    pub manifest_sha256: String,
+    /// `accepted` or `rejected`.
+    pub status: String,
+    /// Why it was rejected (file, column, expected versus found); empty when accepted.
+    pub reason: String,
+    /// Run that took the decision.
+    pub run_id: String,
+    /// When (UTC, RFC 3339).
+    pub decided_at: String,
+    /// Rows the data files hold.
+    pub rows_in: u64,
+    /// Rows accepted into the curated dataset.
+    pub rows_accepted: u64,
+    /// Row-level rejects (§3).
+    pub rows_rejected: u64,
+    /// Curated folder (relative to the root) when accepted.
+    pub curated: Option<String>,
+}
+
+/// The ledger document of one landing folder.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FolderLedger {
+    /// Which folder.
+    #[serde(flatten)]
+    pub key: UploadKey,
+    /// Index into `decisions` of the accepted version in use, if any.
+    pub accepted: Option<usize>,
+    /// Every decision, oldest first.
+    pub decisions: Vec<Decision>,
+}
+
+impl FolderLedger {
+    /// The accepted decision in use, if any.
+    pub fn accepted(&self) -> Option<&Decision> {
+        self.accepted.and_then(|i| self.decisions.get(i))
+    }
+
+    /// Whether this manifest version was already decided.
+    pub fn has_seen(&self, manifest_sha256: &str) -> bool {
+        self.decisions
+            .iter()
+            .any(|d| d.manifest_sha256 == manifest_sha256)
+    }
+}
+
+fn ledger_key(key: &UploadKey) -> String {
+    format!(
+        "catalog/uploads/{}/{}/{}.json",
+        key.extract, key.source, key.as_of
+    )
+}
+
+/// Reads a folder's ledger (`None` when the folder was never decided).
+pub async fn read_ledger(root: &Root, key: &UploadKey) -> Result<Option<FolderLedger>> {
+    let k = ledger_key(key);
+    match root.get_opt(&k).await? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Invalid {
+                what: k,
+                message: e.to_string(),
+            }),
+    }
+}
+
+/// Appends a decision to a folder's ledger, making it the one in use when accepted.
+pub async fn record(root: &Root, key: &UploadKey, decision: Decision) -> Result<FolderLedger> {
+    let mut ledger = read_ledger(root, key).await?.unwrap_or(FolderLedger {
+        key: key.clone(),
+        accepted: None,
+        decisions: vec![],
+    });
+    if decision.status == "accepted" {
+        ledger.accepted = Some(ledger.decisions.len());
+    }
+    ledger.decisions.push(decision);
+    let body = serde_json::to_vec_pretty(&ledger).map_err(|e| Error::encode("ledger", e))?;
+    root.put(&ledger_key(key), body).await?;
+    Ok(ledger)
+}
+
+/// The extract a run uses for one source.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Chosen {
+    /// Extract kind.
+    pub extract: String,
+    /// Source code.
+    pub source: String,
+    /// `as_of` of the extract used.
+    pub as_of: String,
+    /// Curated folder.
+    pub curated: String,
+    /// Manifest version.
+    pub manifest_sha256: String,
+    /// Accepted rows.
+    pub rows: u64,
+    /// Row-level rejects.
+    pub rows_rejected: u64,
+}
+
+/// Every source's newest accepted extract with `as_of` ≤ `date`, sorted by source.
+pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Chosen>> {
+    let base = format!("catalog/uploads/{extract}");
+    let mut out = vec![];
+    for source in root.list_dirs(&base).await? {
+        let mut dates: Vec<String> = root
+            .list_files(&format!("{base}/{source}"))
+            .await?
+            .iter()
+            .filter_map(|m| {
+                m.location
+                    .filename()?
+                    .strip_suffix(".json")
+                    .map(String::from)
+            })
+            .filter(|d| d.as_str() <= date)
+            .collect();
+        dates.sort();
+        for as_of in dates.iter().rev() {
+            let key = UploadKey {
+                extract: extract.to_string(),
+                source: source.clone(),
+                as_of: as_of.clone(),
+            };
+            let Some(ledger) = read_ledger(root, &key).await? else {
+                continue;
+            };
+            if let Some(d) = ledger.accepted() {
+                out.push(Chosen {
+                    extract: extract.to_string(),
+                    source: source.clone(),
+                    as_of: as_of.clone(),
+                    curated: d.curated.clone().unwrap_or_default(),
+                    manifest_sha256: d.manifest_sha256.clone(),
+                    rows: d.rows_accepted,
+                    rows_rejected: d.rows_rejected,
+                });
+                break;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Every ledger of one extract kind (for summaries and the status view).
+pub async fn all_ledgers(root: &Root, extract: Extract) -> Result<Vec<FolderLedger>> {
+    let mut out = vec![];
+    for meta in root.list(&format!("catalog/uploads/{extract}/")).await? {
+        let b = root.get(meta.location.as_ref()).await?;
+        let l: FolderLedger = serde_json::from_slice(&b).map_err(|e| Error::Invalid {
+            what: meta.location.to_string(),
+            message: e.to_string(),
+        })?;
+        out.push(l);
+    }
+    Ok(out)
+}

@@ -1,0 +1,1 @@
+//! `junkrecon demo` (placeholder until the generator lands).

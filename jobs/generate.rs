@@ -1,0 +1,1 @@
+//! Synthetic, contract-legal landing trees (placeholder until the generator lands).

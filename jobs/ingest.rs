@@ -1,0 +1,945 @@
+//! Ingest (contract §1–§3): finds complete uploads not decided before,
+//! validates them, and turns each accepted one into a curated, normalised
+//! dataset under `curated/`, with its row-level rejects beside it. Every
+//! decision lands in the ledger ([`crate::catalog`]).
+//!
+//! Must never write, move or delete anything under `landing/`, never read a
+//! folder without a manifest, and never put a row value (name, ID number,
+//! date of birth) into a message or log line: reasons name files, rows and columns.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow::array::{
+    Array, ArrayRef, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Int64Builder,
+    StringArray, StringBuilder,
+};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::StreamExt;
+use object_store::path::Path;
+use object_store::ObjectStoreExt;
+// ParquetObjectReader is deprecated upstream in favour of a hand-written
+// AsyncFileReader (arrow-rs#10308); it is still the maintained reader of
+// parquet 59 and does ranged reads, which is what we need.
+use object_store::buffered::BufWriter;
+#[allow(deprecated)]
+use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::async_writer::AsyncArrowWriter;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tracing::{info, warn};
+
+use crate::catalog::{self, Decision};
+use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
+use crate::normalize::{clean_text, mask_id, name_key, phone};
+use crate::schema::{ColumnSpec, Extract};
+use crate::store::{store_err, Root};
+use crate::{Error, Result};
+
+/// Row-level reject reasons (§3).
+pub const INVALID_MSISDN: &str = "INVALID_MSISDN";
+/// Row-level reject: empty account number.
+pub const EMPTY_ACCOUNT_NUMBER: &str = "EMPTY_ACCOUNT_NUMBER";
+/// Row-level reject: unknown type/status value or null in a required column.
+pub const INVALID_VALUE: &str = "INVALID_VALUE";
+
+/// `row_id` = file index × 2^40 + 1-based row number: stable, and decodable
+/// back to "row N of file F" for messages.
+const ROW_ID_FILE_SHIFT: i64 = 1 << 40;
+
+/// What ingest did with one upload.
+#[derive(Debug, Clone, Serialize)]
+pub struct UploadOutcome {
+    /// Which folder.
+    #[serde(flatten)]
+    pub key: UploadKey,
+    /// The decision recorded.
+    #[serde(flatten)]
+    pub decision: Decision,
+    /// Wall time spent on it.
+    pub seconds: f64,
+}
+
+/// A path under `landing/` that is not followed, and why.
+#[derive(Debug, Clone, Serialize)]
+pub struct Ignored {
+    /// Folder relative to the root.
+    pub path: String,
+    /// Why it is not an upload.
+    pub reason: String,
+}
+
+/// Result of one ingest pass.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct IngestReport {
+    /// Uploads decided in this pass.
+    pub decided: Vec<UploadOutcome>,
+    /// Folders not followed (not a source code, not a date).
+    pub ignored: Vec<Ignored>,
+    /// Folders holding files but no manifest yet (uploads in progress).
+    pub in_progress: Vec<String>,
+    /// Uploads skipped this pass because the store failed (retried next pass).
+    pub deferred: Vec<String>,
+    /// Complete uploads already decided earlier (not read again).
+    pub already_decided: usize,
+}
+
+/// One row-level reject (§3): position and reason only, never the value.
+#[derive(Debug, Clone)]
+struct RowReject {
+    file: String,
+    row_number: i64,
+    reason: &'static str,
+    column: &'static str,
+}
+
+/// Finds and decides every complete upload not decided before.
+pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
+    let mut report = IngestReport::default();
+    for extract in Extract::ALL {
+        for key in discover(root, extract, &mut report).await? {
+            ingest_folder(root, &key, run_id, &mut report).await?;
+        }
+    }
+    Ok(report)
+}
+
+/// Lists candidate folders of one extract kind, recording the ones not followed.
+async fn discover(
+    root: &Root,
+    extract: Extract,
+    report: &mut IngestReport,
+) -> Result<Vec<UploadKey>> {
+    let base = format!("landing/{extract}");
+    let sources: Vec<(String, String)> = match extract.source_dir() {
+        None => vec![("NATIONAL".to_string(), base.clone())],
+        Some(dir) => {
+            let mut v = vec![];
+            for name in root.list_dirs(&base).await? {
+                let code = name.strip_prefix(&format!("{dir}=")).unwrap_or("");
+                if manifest::is_source_code(code) {
+                    v.push((code.to_string(), format!("{base}/{name}")));
+                } else {
+                    report.ignored.push(Ignored {
+                        path: format!("{base}/{name}/"),
+                        reason: format!(
+                            "folder name {name:?} is not {dir}=CODE with CODE matching ^[A-Z0-9_]{{2,16}}$; not read"
+                        ),
+                    });
+                }
+            }
+            v
+        }
+    };
+    let mut keys = vec![];
+    for (source, dir) in sources {
+        for name in root.list_dirs(&dir).await? {
+            match name.strip_prefix("date=").filter(|d| manifest::is_date(d)) {
+                Some(d) => keys.push(UploadKey {
+                    extract: extract.to_string(),
+                    source: source.clone(),
+                    as_of: d.to_string(),
+                }),
+                None => report.ignored.push(Ignored {
+                    path: format!("{dir}/{name}/"),
+                    reason: format!("folder name {name:?} is not date=YYYY-MM-DD; not read"),
+                }),
+            }
+        }
+    }
+    Ok(keys)
+}
+
+async fn ingest_folder(
+    root: &Root,
+    key: &UploadKey,
+    run_id: &str,
+    report: &mut IngestReport,
+) -> Result<()> {
+    let dir = key.landing_dir();
+    let Some(manifest_bytes) = root.get_opt(&format!("{dir}{MANIFEST}")).await? else {
+        report.in_progress.push(dir);
+        return Ok(());
+    };
+    let manifest_sha = hex::encode(Sha256::digest(&manifest_bytes));
+    let ledger = catalog::read_ledger(root, key).await?;
+    if ledger.as_ref().is_some_and(|l| l.has_seen(&manifest_sha)) {
+        report.already_decided += 1;
+        return Ok(());
+    }
+    let started = Instant::now();
+    let span = tracing::info_span!("upload", upload = %key.label());
+    let _g = span.enter();
+    let curated = format!(
+        "curated/{}/{}/as_of={}/upload={}/",
+        key.extract,
+        key.source,
+        key.as_of,
+        &manifest_sha[..16]
+    );
+    let outcome = match manifest::parse_and_check(&manifest_bytes, key) {
+        Err(reason) => Ok(Verdict::rejected(reason, 0)),
+        Ok(m) => validate_and_curate(root, key, &m, &curated).await,
+    };
+    let verdict = match outcome {
+        Ok(v) => v,
+        Err(e) => {
+            warn!(error = %e, "upload deferred: the store failed; retried on the next pass");
+            root.delete_prefix(&curated).await?;
+            report.deferred.push(key.label());
+            return Ok(());
+        }
+    };
+    if verdict.reason.is_some() {
+        root.delete_prefix(&curated).await?;
+    }
+    let decision = Decision {
+        manifest_sha256: manifest_sha,
+        status: if verdict.reason.is_none() {
+            "accepted"
+        } else {
+            "rejected"
+        }
+        .to_string(),
+        reason: verdict.reason.clone().unwrap_or_default(),
+        run_id: run_id.to_string(),
+        decided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        rows_in: verdict.rows_in,
+        rows_accepted: verdict.rows_accepted,
+        rows_rejected: verdict.rows_rejected,
+        curated: verdict.reason.is_none().then(|| curated.clone()),
+    };
+    match &verdict.reason {
+        None => info!(
+            rows = verdict.rows_accepted,
+            rows_rejected = verdict.rows_rejected,
+            "upload accepted"
+        ),
+        Some(r) => warn!(reason = %r, "upload rejected"),
+    }
+    catalog::record(root, key, decision.clone()).await?;
+    report.decided.push(UploadOutcome {
+        key: key.clone(),
+        decision,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    Ok(())
+}
+
+/// What validation concluded: a rejection reason, or accepted with counts.
+struct Verdict {
+    reason: Option<String>,
+    rows_in: u64,
+    rows_accepted: u64,
+    rows_rejected: u64,
+}
+
+impl Verdict {
+    fn rejected(reason: String, rows_in: u64) -> Verdict {
+        Verdict {
+            reason: Some(reason),
+            rows_in,
+            rows_accepted: 0,
+            rows_rejected: 0,
+        }
+    }
+}
+
+/// A data file that passed the cheap checks (presence, checksum, footer, rows, schema).
+struct CheckedFile {
+    name: String,
+    size: u64,
+}
+
+/// Checks every file, then curates them. `Err` only for store failures;
+/// a contract breach is an `Ok(Verdict)` carrying the reason.
+async fn validate_and_curate(
+    root: &Root,
+    key: &UploadKey,
+    m: &Manifest,
+    curated: &str,
+) -> Result<Verdict> {
+    let extract = Extract::parse(&key.extract).expect("discovered extract is valid");
+    let dir = key.landing_dir();
+    let rows_in: u64 = m.files.iter().map(|f| f.rows).sum();
+    let mut checked = vec![];
+    for f in &m.files {
+        match check_file(root, extract, &format!("{dir}{}", f.name), f).await? {
+            Ok(size) => checked.push(CheckedFile {
+                name: f.name.clone(),
+                size,
+            }),
+            Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
+        }
+    }
+    let mut rejects = vec![];
+    let mut accepted = 0u64;
+    for (idx, f) in checked.iter().enumerate() {
+        let out = format!("{curated}part-{idx:05}.parquet");
+        match curate_file(root, extract, key, idx, &dir, f, &out, &mut rejects).await? {
+            Ok(n) => accepted += n,
+            Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
+        }
+    }
+    if extract == Extract::Identity {
+        if let Some(reason) = identity_duplicates(root, curated, &checked).await? {
+            return Ok(Verdict::rejected(reason, rows_in));
+        }
+    }
+    write_rejects(root, key, &format!("{curated}rejects.parquet"), &rejects).await?;
+    Ok(Verdict {
+        reason: None,
+        rows_in,
+        rows_accepted: accepted,
+        rows_rejected: rejects.len() as u64,
+    })
+}
+
+/// Presence, checksum, readable footer, row count, schema. Returns the file size.
+async fn check_file(
+    root: &Root,
+    extract: Extract,
+    path: &str,
+    f: &manifest::ManifestFile,
+) -> Result<std::result::Result<u64, String>> {
+    let Some(meta) = root.head(path).await? else {
+        return Ok(Err(format!(
+            "{} is listed in the manifest but missing",
+            f.name
+        )));
+    };
+    let sha = sha256_of(root, path).await?;
+    if !sha.eq_ignore_ascii_case(&f.sha256) {
+        return Ok(Err(format!(
+            "{}: sha256 is {sha}, manifest says {}",
+            f.name, f.sha256
+        )));
+    }
+    #[allow(deprecated)]
+    let reader = ParquetObjectReader::new(root.store(), Path::from(path)).with_file_size(meta.size);
+    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Err(format!(
+                "unreadable {}: not valid Parquet ({e})",
+                f.name
+            )))
+        }
+    };
+    let rows = builder.metadata().file_metadata().num_rows();
+    if rows as u64 != f.rows {
+        return Ok(Err(format!(
+            "{}: holds {rows} rows, manifest says {}",
+            f.name, f.rows
+        )));
+    }
+    if let Err(e) = extract.contract().check(builder.schema()) {
+        return Ok(Err(format!("{}: {e}", f.name)));
+    }
+    Ok(Ok(meta.size))
+}
+
+/// sha256 of an object, computed while streaming it.
+async fn sha256_of(root: &Root, path: &str) -> Result<String> {
+    let res = root
+        .store()
+        .get(&Path::from(path))
+        .await
+        .map_err(|e| store_err("get", path, e))?;
+    let mut stream = res.into_stream();
+    let mut h = Sha256::new();
+    while let Some(chunk) = stream.next().await {
+        h.update(chunk.map_err(|e| store_err("get", path, e))?);
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+/// Streams one landing file through normalisation into one curated file.
+/// Returns the accepted row count, or the reason the whole upload is rejected.
+#[allow(clippy::too_many_arguments)]
+async fn curate_file(
+    root: &Root,
+    extract: Extract,
+    key: &UploadKey,
+    idx: usize,
+    dir: &str,
+    f: &CheckedFile,
+    out: &str,
+    rejects: &mut Vec<RowReject>,
+) -> Result<std::result::Result<u64, String>> {
+    let path = format!("{dir}{}", f.name);
+    #[allow(deprecated)]
+    let reader =
+        ParquetObjectReader::new(root.store(), Path::from(path.as_str())).with_file_size(f.size);
+    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(b) => b,
+        Err(e) => {
+            return Ok(Err(format!(
+                "unreadable {}: not valid Parquet ({e})",
+                f.name
+            )))
+        }
+    };
+    let names: Vec<&str> = extract
+        .contract()
+        .columns
+        .iter()
+        .map(|c| c.name.as_str())
+        .collect();
+    let roots: Vec<usize> = names
+        .iter()
+        .map(|n| builder.schema().index_of(n).expect("schema checked"))
+        .collect();
+    let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
+    let mut stream = match builder.with_projection(mask).with_batch_size(65536).build() {
+        Ok(s) => s,
+        Err(e) => return Ok(Err(format!("unreadable {}: {e}", f.name))),
+    };
+    let schema = curated_schema(extract);
+    let writer_obj = BufWriter::new(root.store(), Path::from(out));
+    let mut writer = AsyncArrowWriter::try_new(writer_obj, schema.clone(), Some(curated_props()))
+        .map_err(|e| Error::encode(out, e))?;
+    let mut next_row: i64 = 1;
+    let mut accepted = 0u64;
+    while let Some(batch) = stream.next().await {
+        let batch = match batch {
+            Ok(b) => b,
+            Err(e) => {
+                return Ok(Err(format!(
+                    "unreadable {}: failed after row {} ({e})",
+                    f.name,
+                    next_row - 1
+                )))
+            }
+        };
+        let ctx = BatchCtx {
+            source: &key.source,
+            file: &f.name,
+            file_idx: idx as i64,
+            first_row: next_row,
+        };
+        next_row += batch.num_rows() as i64;
+        let normalised = match extract {
+            Extract::Identity => normalise_identity(&ctx, &batch),
+            Extract::Subscribers => Ok(normalise_subscribers(&ctx, &batch, rejects)),
+            Extract::Accounts => Ok(normalise_accounts(&ctx, &batch, rejects)),
+        };
+        let out_batch = match normalised {
+            Ok(cols) => {
+                RecordBatch::try_new(schema.clone(), cols).map_err(|e| Error::encode(out, e))?
+            }
+            Err(reason) => return Ok(Err(reason)),
+        };
+        accepted += out_batch.num_rows() as u64;
+        writer
+            .write(&out_batch)
+            .await
+            .map_err(|e| Error::encode(out, e))?;
+    }
+    writer.close().await.map_err(|e| Error::encode(out, e))?;
+    Ok(Ok(accepted))
+}
+
+fn curated_props() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_max_row_group_row_count(Some(1 << 20))
+        .build()
+}
+
+/// Where a batch comes from, for row ids and reject positions.
+struct BatchCtx<'a> {
+    source: &'a str,
+    file: &'a str,
+    file_idx: i64,
+    first_row: i64,
+}
+
+impl BatchCtx<'_> {
+    fn row_number(&self, i: usize) -> i64 {
+        self.first_row + i as i64
+    }
+    fn row_id(&self, i: usize) -> i64 {
+        self.file_idx * ROW_ID_FILE_SHIFT + self.row_number(i)
+    }
+    fn reject(
+        &self,
+        rejects: &mut Vec<RowReject>,
+        i: usize,
+        reason: &'static str,
+        column: &'static str,
+    ) {
+        rejects.push(RowReject {
+            file: self.file.to_string(),
+            row_number: self.row_number(i),
+            reason,
+            column,
+        });
+    }
+}
+
+/// Curated schemas: what the SQL of `queries/` reads. Names are folded keys,
+/// never raw names; phones are normalised; codes are upper-case, values lower-case.
+pub fn curated_schema(extract: Extract) -> SchemaRef {
+    let s = |n: &str, null| Field::new(n, DataType::Utf8, null);
+    let d = |n: &str, null| Field::new(n, DataType::Date32, null);
+    let fields = match extract {
+        Extract::Identity => vec![
+            Field::new("row_id", DataType::Int64, false),
+            s("person_id", false),
+            s("legacy_id", true),
+            s("name_key", false),
+            d("date_of_birth", false),
+            d("deceased_on", true),
+        ],
+        Extract::Subscribers => vec![
+            s("carrier", false),
+            Field::new("row_id", DataType::Int64, false),
+            s("msisdn", false),
+            s("subscriber_type", false),
+            s("id_type", true),
+            s("id_number", true),
+            s("id_number_masked", true),
+            s("name_key", true),
+            d("date_of_birth", true),
+            d("activated_on", false),
+            s("status", false),
+        ],
+        Extract::Accounts => vec![
+            s("bank", false),
+            Field::new("row_id", DataType::Int64, false),
+            s("account_number", false),
+            s("holder_type", false),
+            s("id_type", true),
+            s("id_number", true),
+            s("id_number_masked", true),
+            s("name_key", true),
+            d("date_of_birth", true),
+            Field::new("otp_present", DataType::Boolean, false),
+            s("otp_msisdn", true),
+            d("opened_on", false),
+            Field::new("biometric_verified", DataType::Boolean, false),
+            s("status", false),
+        ],
+    };
+    Arc::new(Schema::new(fields))
+}
+
+fn text(batch: &RecordBatch, name: &str) -> StringArray {
+    let col = batch
+        .column_by_name(name)
+        .expect("projected contract column");
+    let c = cast(col, &DataType::Utf8).expect("Utf8-compatible type checked against the contract");
+    c.as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone()
+}
+
+fn date(batch: &RecordBatch, name: &str) -> Date32Array {
+    let col = batch
+        .column_by_name(name)
+        .expect("projected contract column");
+    let c =
+        cast(col, &DataType::Date32).expect("Date32-compatible type checked against the contract");
+    c.as_any()
+        .downcast_ref::<Date32Array>()
+        .expect("cast to Date32")
+        .clone()
+}
+
+fn boolean(batch: &RecordBatch, name: &str) -> BooleanArray {
+    let col = batch
+        .column_by_name(name)
+        .expect("projected contract column");
+    col.as_any()
+        .downcast_ref::<BooleanArray>()
+        .expect("Boolean checked against the contract")
+        .clone()
+}
+
+fn get(a: &StringArray, i: usize) -> Option<&str> {
+    clean_text((!a.is_null(i)).then(|| a.value(i)))
+}
+
+fn get_date(a: &Date32Array, i: usize) -> Option<i32> {
+    (!a.is_null(i)).then(|| a.value(i))
+}
+
+/// A restricted value (type, status): trimmed, lower-cased, one of `spec.values`.
+fn enum_value(a: &StringArray, i: usize, spec: &ColumnSpec) -> Option<String> {
+    let v = get(a, i)?.to_lowercase();
+    spec.values
+        .iter()
+        .any(|allowed| allowed.to_lowercase() == v)
+        .then_some(v)
+}
+
+/// The columns shared by subscriber and account rows about the holder.
+struct HolderCols {
+    id_type: StringBuilder,
+    id_number: StringBuilder,
+    id_masked: StringBuilder,
+    name_key: StringBuilder,
+    dob: Date32Builder,
+}
+
+impl HolderCols {
+    fn new() -> Self {
+        HolderCols {
+            id_type: StringBuilder::new(),
+            id_number: StringBuilder::new(),
+            id_masked: StringBuilder::new(),
+            name_key: StringBuilder::new(),
+            dob: Date32Builder::new(),
+        }
+    }
+
+    fn push(&mut self, src: &HolderSrc, i: usize) {
+        self.id_type
+            .append_option(get(&src.id_type, i).map(str::to_uppercase));
+        let id = get(&src.id_number, i);
+        self.id_number.append_option(id);
+        self.id_masked.append_option(id.map(mask_id));
+        self.name_key
+            .append_option(get(&src.full_name, i).map(name_key));
+        self.dob.append_option(get_date(&src.dob, i));
+    }
+
+    fn finish(mut self) -> Vec<ArrayRef> {
+        vec![
+            Arc::new(self.id_type.finish()),
+            Arc::new(self.id_number.finish()),
+            Arc::new(self.id_masked.finish()),
+            Arc::new(self.name_key.finish()),
+            Arc::new(self.dob.finish()),
+        ]
+    }
+}
+
+struct HolderSrc {
+    id_type: StringArray,
+    id_number: StringArray,
+    full_name: StringArray,
+    dob: Date32Array,
+}
+
+impl HolderSrc {
+    fn read(batch: &RecordBatch) -> Self {
+        HolderSrc {
+            id_type: text(batch, "id_type"),
+            id_number: text(batch, "id_number"),
+            full_name: text(batch, "full_name"),
+            dob: date(batch, "date_of_birth"),
+        }
+    }
+}
+
+fn normalise_subscribers(
+    ctx: &BatchCtx,
+    batch: &RecordBatch,
+    rejects: &mut Vec<RowReject>,
+) -> Vec<ArrayRef> {
+    let spec = Extract::Subscribers.contract();
+    let (type_spec, status_spec) = (spec.column("subscriber_type"), spec.column("status"));
+    let msisdn = text(batch, "msisdn");
+    let stype = text(batch, "subscriber_type");
+    let activated = date(batch, "activated_on");
+    let status = text(batch, "status");
+    let holder = HolderSrc::read(batch);
+    let n = batch.num_rows();
+    let (mut carrier, mut row_id, mut out_msisdn) = (
+        StringBuilder::new(),
+        Int64Builder::new(),
+        StringBuilder::new(),
+    );
+    let (mut out_type, mut out_act, mut out_status) = (
+        StringBuilder::new(),
+        Date32Builder::new(),
+        StringBuilder::new(),
+    );
+    let mut hc = HolderCols::new();
+    for i in 0..n {
+        let Some(m) = get(&msisdn, i).and_then(phone) else {
+            ctx.reject(rejects, i, INVALID_MSISDN, "msisdn");
+            continue;
+        };
+        let Some(t) = enum_value(&stype, i, type_spec) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "subscriber_type");
+            continue;
+        };
+        let Some(a) = get_date(&activated, i) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "activated_on");
+            continue;
+        };
+        let Some(s) = enum_value(&status, i, status_spec) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "status");
+            continue;
+        };
+        carrier.append_value(ctx.source);
+        row_id.append_value(ctx.row_id(i));
+        out_msisdn.append_value(m);
+        out_type.append_value(t);
+        hc.push(&holder, i);
+        out_act.append_value(a);
+        out_status.append_value(s);
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(carrier.finish()),
+        Arc::new(row_id.finish()),
+        Arc::new(out_msisdn.finish()),
+        Arc::new(out_type.finish()),
+    ];
+    cols.extend(hc.finish());
+    cols.push(Arc::new(out_act.finish()));
+    cols.push(Arc::new(out_status.finish()));
+    cols
+}
+
+fn normalise_accounts(
+    ctx: &BatchCtx,
+    batch: &RecordBatch,
+    rejects: &mut Vec<RowReject>,
+) -> Vec<ArrayRef> {
+    let spec = Extract::Accounts.contract();
+    let (type_spec, status_spec) = (spec.column("holder_type"), spec.column("status"));
+    let account = text(batch, "account_number");
+    let htype = text(batch, "holder_type");
+    let otp = text(batch, "otp_msisdn");
+    let opened = date(batch, "opened_on");
+    let bio = boolean(batch, "biometric_verified");
+    let status = text(batch, "status");
+    let holder = HolderSrc::read(batch);
+    let (mut bank, mut row_id, mut out_acc) = (
+        StringBuilder::new(),
+        Int64Builder::new(),
+        StringBuilder::new(),
+    );
+    let (mut out_type, mut otp_present, mut otp_norm) = (
+        StringBuilder::new(),
+        BooleanBuilder::new(),
+        StringBuilder::new(),
+    );
+    let (mut out_opened, mut out_bio, mut out_status) = (
+        Date32Builder::new(),
+        BooleanBuilder::new(),
+        StringBuilder::new(),
+    );
+    let mut hc = HolderCols::new();
+    for i in 0..batch.num_rows() {
+        let Some(acc) = get(&account, i) else {
+            ctx.reject(rejects, i, EMPTY_ACCOUNT_NUMBER, "account_number");
+            continue;
+        };
+        let Some(t) = enum_value(&htype, i, type_spec) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "holder_type");
+            continue;
+        };
+        let Some(o) = get_date(&opened, i) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "opened_on");
+            continue;
+        };
+        if bio.is_null(i) {
+            ctx.reject(rejects, i, INVALID_VALUE, "biometric_verified");
+            continue;
+        }
+        let Some(s) = enum_value(&status, i, status_spec) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "status");
+            continue;
+        };
+        let otp_raw = get(&otp, i);
+        bank.append_value(ctx.source);
+        row_id.append_value(ctx.row_id(i));
+        out_acc.append_value(acc);
+        out_type.append_value(t);
+        hc.push(&holder, i);
+        otp_present.append_value(otp_raw.is_some());
+        otp_norm.append_option(otp_raw.and_then(phone));
+        out_opened.append_value(o);
+        out_bio.append_value(bio.value(i));
+        out_status.append_value(s);
+    }
+    let mut cols: Vec<ArrayRef> = vec![
+        Arc::new(bank.finish()),
+        Arc::new(row_id.finish()),
+        Arc::new(out_acc.finish()),
+        Arc::new(out_type.finish()),
+    ];
+    cols.extend(hc.finish());
+    cols.push(Arc::new(otp_present.finish()));
+    cols.push(Arc::new(otp_norm.finish()));
+    cols.push(Arc::new(out_opened.finish()));
+    cols.push(Arc::new(out_bio.finish()));
+    cols.push(Arc::new(out_status.finish()));
+    cols
+}
+
+/// Identity rows: a null in a required column rejects the whole upload.
+fn normalise_identity(
+    ctx: &BatchCtx,
+    batch: &RecordBatch,
+) -> std::result::Result<Vec<ArrayRef>, String> {
+    let pid = text(batch, "person_id");
+    let legacy = text(batch, "legacy_id");
+    let name = text(batch, "full_name");
+    let dob = date(batch, "date_of_birth");
+    let sex = text(batch, "sex");
+    let dead = date(batch, "deceased_on");
+    let n = batch.num_rows();
+    let (mut row_id, mut out_pid, mut out_legacy) = (
+        Int64Builder::new(),
+        StringBuilder::new(),
+        StringBuilder::new(),
+    );
+    let (mut out_name, mut out_dob, mut out_dead) = (
+        StringBuilder::new(),
+        Date32Builder::new(),
+        Date32Builder::new(),
+    );
+    for i in 0..n {
+        let null_in = |column: &str| {
+            format!(
+                "{} row {}: column {column} is null or empty, contract says not null",
+                ctx.file,
+                ctx.row_number(i)
+            )
+        };
+        let p = get(&pid, i).ok_or_else(|| null_in("person_id"))?;
+        let nm = get(&name, i).ok_or_else(|| null_in("full_name"))?;
+        let d = get_date(&dob, i).ok_or_else(|| null_in("date_of_birth"))?;
+        get(&sex, i).ok_or_else(|| null_in("sex"))?;
+        row_id.append_value(ctx.row_id(i));
+        out_pid.append_value(p);
+        out_legacy.append_option(get(&legacy, i));
+        out_name.append_value(name_key(nm));
+        out_dob.append_value(d);
+        out_dead.append_option(get_date(&dead, i));
+    }
+    Ok(vec![
+        Arc::new(row_id.finish()),
+        Arc::new(out_pid.finish()),
+        Arc::new(out_legacy.finish()),
+        Arc::new(out_name.finish()),
+        Arc::new(out_dob.finish()),
+        Arc::new(out_dead.finish()),
+    ])
+}
+
+/// Runs `queries/checks/identity_duplicates.sql` over a curated identity upload.
+async fn identity_duplicates(
+    root: &Root,
+    curated: &str,
+    files: &[CheckedFile],
+) -> Result<Option<String>> {
+    let ctx = crate::reconcile::session(root, &crate::config::Config::default())?;
+    let parts: Vec<String> = (0..files.len())
+        .map(|i| format!("{curated}part-{i:05}.parquet"))
+        .collect();
+    crate::reconcile::register_parquet(
+        &ctx,
+        "identity_upload",
+        &parts,
+        curated_schema(Extract::Identity),
+    )
+    .await?;
+    let sql = include_str!("../queries/checks/identity_duplicates.sql");
+    let batches = ctx
+        .sql(sql)
+        .await
+        .and_then(|df| Ok(df))
+        .map_err(|e| Error::query("checks/identity_duplicates.sql", e))?
+        .collect()
+        .await
+        .map_err(|e| Error::query("checks/identity_duplicates.sql", e))?;
+    for b in batches {
+        let col = b.column(0).as_any().downcast_ref::<StringArray>().cloned();
+        let cnt = cast(b.column(1), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
+        let cnt = cnt
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .cloned();
+        let first = cast(b.column(2), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
+        let first = first
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .cloned();
+        let second = cast(b.column(3), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
+        let second = second
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .cloned();
+        if let (Some(col), Some(cnt), Some(first), Some(second)) = (col, cnt, first, second) {
+            for i in 0..b.num_rows() {
+                if cnt.value(i) > 0 {
+                    return Ok(Some(format!(
+                        "column {}: {} value(s) appear more than once (e.g. {} and {})",
+                        col.value(i),
+                        cnt.value(i),
+                        describe_row(first.value(i), files),
+                        describe_row(second.value(i), files)
+                    )));
+                }
+            }
+        }
+    }
+    Ok(None)
+}
+
+fn describe_row(row_id: i64, files: &[CheckedFile]) -> String {
+    let idx = (row_id / ROW_ID_FILE_SHIFT) as usize;
+    let row = row_id % ROW_ID_FILE_SHIFT;
+    let name = files.get(idx).map(|f| f.name.as_str()).unwrap_or("?");
+    format!("{name} row {row}")
+}
+
+/// Schema of the row-level rejects output (§3): positions, never values.
+pub fn rejects_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("extract", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("as_of", DataType::Date32, false),
+        Field::new("file", DataType::Utf8, false),
+        Field::new("row_number", DataType::Int64, false),
+        Field::new("reason", DataType::Utf8, false),
+        Field::new("column", DataType::Utf8, false),
+    ]))
+}
+
+async fn write_rejects(
+    root: &Root,
+    key: &UploadKey,
+    out: &str,
+    rejects: &[RowReject],
+) -> Result<()> {
+    let days = chrono::NaiveDate::parse_from_str(&key.as_of, "%Y-%m-%d")
+        .map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
+        .unwrap_or(0);
+    let n = rejects.len();
+    let cols: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from(vec![key.extract.as_str(); n])),
+        Arc::new(StringArray::from(vec![key.source.as_str(); n])),
+        Arc::new(Date32Array::from(vec![days; n])),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.file.as_str()),
+        )),
+        Arc::new(arrow::array::Int64Array::from_iter_values(
+            rejects.iter().map(|r| r.row_number),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.reason),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            rejects.iter().map(|r| r.column),
+        )),
+    ];
+    let batch = RecordBatch::try_new(rejects_schema(), cols).map_err(|e| Error::encode(out, e))?;
+    let writer_obj = BufWriter::new(root.store(), Path::from(out));
+    let mut w = AsyncArrowWriter::try_new(writer_obj, rejects_schema(), Some(curated_props()))
+        .map_err(|e| Error::encode(out, e))?;
+    w.write(&batch).await.map_err(|e| Error::encode(out, e))?;
+    w.close().await.map_err(|e| Error::encode(out, e))?;
+    Ok(())
+}

@@ -1,0 +1,34 @@
+//! junkrecon: nightly reconciliation of carriers' subscriber extracts and
+//! banks' KYC extracts against the national identity registry (contract:
+//! `CONTRACT.md`, explained in the README).
+//!
+//! # Layout
+//! - [`store`]: one object-store root (local path, `file://`, `s3://`) and the few operations jobs need.
+//! - [`config`]: the TOML configuration with its defaults.
+//! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
+//! - [`normalize`]: phones, trimming, name folding, ID masking: the contract's §3 in Rust.
+//! - [`manifest`]: `_MANIFEST.json` parsing and its agreement with the landing path.
+//! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
+//! - [`ingest`]: validates new uploads and writes curated, normalised datasets.
+//! - [`reconcile`]: runs the SQL of `queries/` over curated data for one date.
+//! - [`publish`]: writes reports and metrics and commits a publication atomically.
+//! - [`run`]: one nightly run (ingest, reconcile, publish) and its run record.
+//! - [`generate`]: synthetic, contract-legal landing trees.
+//! - [`demo`]: a small country, two nights, printed tables.
+#![warn(missing_docs)]
+
+pub mod catalog;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod generate;
+pub mod ingest;
+pub mod manifest;
+pub mod normalize;
+pub mod publish;
+pub mod reconcile;
+pub mod run;
+pub mod schema;
+pub mod store;
+
+pub use error::{Error, Result};

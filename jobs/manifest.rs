@@ -1,0 +1,225 @@
+//! `_MANIFEST.json` (contract §1): its parsing, and its agreement with the
+//! landing folder it sits in. Pure functions over bytes and paths; it never
+//! reads the data files and never writes anything.
+
+use serde::{Deserialize, Serialize};
+
+use crate::schema::Extract;
+
+/// File name of the manifest, written last by the sender.
+pub const MANIFEST: &str = "_MANIFEST.json";
+
+/// A landing folder that may hold an upload: `landing/<extract>/[<dir>=<source>/]date=<D>/`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct UploadKey {
+    /// Extract kind.
+    pub extract: String,
+    /// Source code (`NATIONAL` for identity).
+    pub source: String,
+    /// Date from the path.
+    pub as_of: String,
+}
+
+impl UploadKey {
+    /// The landing folder of this key, relative to the root, with a trailing slash.
+    pub fn landing_dir(&self) -> String {
+        let e = Extract::parse(&self.extract).expect("key holds a valid extract");
+        match e.source_dir() {
+            None => format!("landing/{}/date={}/", self.extract, self.as_of),
+            Some(d) => format!(
+                "landing/{}/{}={}/date={}/",
+                self.extract, d, self.source, self.as_of
+            ),
+        }
+    }
+
+    /// Short label used in messages: `subscribers/VIETTEL/2026-11-28`.
+    pub fn label(&self) -> String {
+        format!("{}/{}/{}", self.extract, self.source, self.as_of)
+    }
+}
+
+/// One file entry of a manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ManifestFile {
+    /// File name inside the upload folder.
+    pub name: String,
+    /// Number of rows the sender says the file holds.
+    pub rows: u64,
+    /// Hex sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+/// A parsed manifest.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Manifest {
+    /// `identity`, `subscribers` or `accounts`.
+    pub extract: String,
+    /// Source code.
+    pub source: String,
+    /// Extract date.
+    pub as_of: String,
+    /// Contract version of the files.
+    pub schema_version: u32,
+    /// The data files, at least one.
+    pub files: Vec<ManifestFile>,
+}
+
+/// Whether a source code is one the contract allows (`^[A-Z0-9_]{2,16}$`).
+pub fn is_source_code(s: &str) -> bool {
+    (2..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+}
+
+/// Whether `s` is a real calendar date written `YYYY-MM-DD`.
+pub fn is_date(s: &str) -> bool {
+    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+}
+
+/// Parses manifest bytes and checks them against the folder they were found in.
+/// The error is the rejection reason, naming the field, expected versus found.
+pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String> {
+    let m: Manifest = serde_json::from_slice(bytes)
+        .map_err(|e| format!("{MANIFEST} is not a valid manifest: {e}"))?;
+    let expect = |field: &str, found: &str, want: &str| -> Result<(), String> {
+        if found == want {
+            Ok(())
+        } else {
+            Err(format!(
+                "{MANIFEST}: {field} is {found:?}, the folder says {want:?}"
+            ))
+        }
+    };
+    expect("extract", &m.extract, &key.extract)?;
+    expect("source", &m.source, &key.source)?;
+    expect("as_of", &m.as_of, &key.as_of)?;
+    if m.schema_version != 1 {
+        return Err(format!(
+            "{MANIFEST}: schema_version is {}, this system reads version 1",
+            m.schema_version
+        ));
+    }
+    if m.files.is_empty() {
+        return Err(format!("{MANIFEST}: lists no files"));
+    }
+    let mut seen = std::collections::BTreeSet::new();
+    for f in &m.files {
+        if f.name.is_empty()
+            || f.name.contains('/')
+            || f.name.contains('\\')
+            || f.name == ".."
+            || f.name == "."
+            || f.name == MANIFEST
+        {
+            return Err(format!(
+                "{MANIFEST}: file name {:?} is not a plain file name in the upload folder",
+                f.name
+            ));
+        }
+        if !seen.insert(f.name.as_str()) {
+            return Err(format!("{MANIFEST}: file {} is listed twice", f.name));
+        }
+        if f.sha256.len() != 64 || !f.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(format!(
+                "{MANIFEST}: sha256 of {} is not 64 hex digits",
+                f.name
+            ));
+        }
+    }
+    if m.files.iter().all(|f| f.rows == 0) {
+        return Err(format!("{MANIFEST}: the upload has no rows"));
+    }
+    Ok(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> UploadKey {
+        UploadKey {
+            extract: "subscribers".into(),
+            source: "VIETTEL".into(),
+            as_of: "2026-11-28".into(),
+        }
+    }
+
+    fn manifest(extract: &str, source: &str, as_of: &str, files: &str) -> Vec<u8> {
+        format!(
+            r#"{{"extract":"{extract}","source":"{source}","as_of":"{as_of}","schema_version":1,"files":{files}}}"#
+        )
+        .into_bytes()
+    }
+
+    const ONE: &str = r#"[{"name":"part-0.parquet","rows":3,"sha256":"6d85b2ddda4905bffd1de6465213729bb6efde756a8a8cf807f543f66b72a358"}]"#;
+
+    #[test]
+    fn agreeing_manifest_parses() {
+        let m = parse_and_check(
+            &manifest("subscribers", "VIETTEL", "2026-11-28", ONE),
+            &key(),
+        )
+        .unwrap();
+        assert_eq!(m.files.len(), 1);
+    }
+
+    #[test]
+    fn disagreement_names_field() {
+        let e = parse_and_check(&manifest("accounts", "VIETTEL", "2026-11-28", ONE), &key())
+            .unwrap_err();
+        assert!(
+            e.contains("extract is \"accounts\", the folder says \"subscribers\""),
+            "{e}"
+        );
+        let e = parse_and_check(
+            &manifest("subscribers", "MOBIFONE", "2026-11-28", ONE),
+            &key(),
+        )
+        .unwrap_err();
+        assert!(e.contains("source"), "{e}");
+        let e = parse_and_check(
+            &manifest("subscribers", "VIETTEL", "2026-11-27", ONE),
+            &key(),
+        )
+        .unwrap_err();
+        assert!(e.contains("as_of"), "{e}");
+    }
+
+    #[test]
+    fn empty_and_unsafe_file_lists_rejected() {
+        let e = parse_and_check(
+            &manifest("subscribers", "VIETTEL", "2026-11-28", "[]"),
+            &key(),
+        )
+        .unwrap_err();
+        assert!(e.contains("lists no files"));
+        let bad = ONE.replace("part-0.parquet", "../x.parquet");
+        let e = parse_and_check(
+            &manifest("subscribers", "VIETTEL", "2026-11-28", &bad),
+            &key(),
+        )
+        .unwrap_err();
+        assert!(e.contains("not a plain file name"));
+        let zero = ONE.replace("\"rows\":3", "\"rows\":0");
+        let e = parse_and_check(
+            &manifest("subscribers", "VIETTEL", "2026-11-28", &zero),
+            &key(),
+        )
+        .unwrap_err();
+        assert!(e.contains("no rows"));
+    }
+
+    #[test]
+    fn source_codes_and_dates() {
+        assert!(is_source_code("VIETTEL"));
+        assert!(is_source_code("A1_B"));
+        assert!(!is_source_code("V"));
+        assert!(!is_source_code("viettel"));
+        assert!(!is_source_code("ABCDEFGHIJKLMNOPQ"));
+        assert!(!is_source_code("VIET-TEL"));
+        assert!(is_date("2024-02-29"));
+        assert!(!is_date("2026-02-29"));
+        assert!(!is_date("2026-1-01"));
+    }
+}

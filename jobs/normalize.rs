@@ -1,0 +1,163 @@
+//! Contract §3 in Rust: the one place where values are normalised. Ingest calls
+//! these once per row; the SQL in `queries/` then compares plain columns.
+//! Must never log or echo the values it is given.
+
+use unicode_normalization::char::is_combining_mark;
+use unicode_normalization::UnicodeNormalization;
+
+/// Trims surrounding white space (Unicode `White_Space`); an empty result is `None`.
+pub fn clean_text(value: Option<&str>) -> Option<&str> {
+    let t = value?.trim_matches(char::is_whitespace);
+    (!t.is_empty()).then_some(t)
+}
+
+/// Normalises a phone number to `84` + 9 digits, or `None` when it cannot be.
+///
+/// White space, dots and dashes are removed, `+84` becomes `84`, and a leading
+/// `0` followed by exactly 9 digits becomes `84` and those digits.
+pub fn phone(raw: &str) -> Option<String> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !(c.is_whitespace() || *c == '.' || *c == '-'))
+        .collect();
+    let national = if let Some(rest) = compact.strip_prefix("+84") {
+        format!("84{rest}")
+    } else if compact.len() == 10 && compact.starts_with('0') {
+        format!("84{}", &compact[1..])
+    } else {
+        compact
+    };
+    let ok = national.len() == 11
+        && national.starts_with("84")
+        && national.bytes().all(|b| b.is_ascii_digit());
+    ok.then_some(national)
+}
+
+/// Folds a name for comparison: NFD, drop general category M, `Đ/đ`→`D/d`,
+/// full upper-case mapping, white-space runs to one space, trimmed.
+pub fn name_key(name: &str) -> String {
+    let stripped: String = name
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .map(|c| match c {
+            'Đ' | 'đ' => 'D',
+            other => other,
+        })
+        .collect();
+    let upper = stripped.to_uppercase();
+    let mut out = String::with_capacity(upper.len());
+    for word in upper.split(char::is_whitespace).filter(|w| !w.is_empty()) {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out
+}
+
+/// Masks an ID number to its last 3 characters (`*********123`). IDs of 3
+/// characters or fewer are masked entirely, so a mask never reveals a whole ID.
+pub fn mask_id(id: &str) -> String {
+    let n = id.chars().count();
+    if n <= 3 {
+        return "*".repeat(n);
+    }
+    let tail: String = id.chars().skip(n - 3).collect();
+    format!("{}{}", "*".repeat(n - 3), tail)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn phone_forms() {
+        assert_eq!(phone("0912345678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("+84912345678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("84912345678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("091 234 5678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("091.234.5678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("091-234-5678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("+84 91-234.5678").as_deref(), Some("84912345678"));
+        assert_eq!(phone("\u{a0}0912345678\t").as_deref(), Some("84912345678"));
+        assert_eq!(phone("0912\u{2003}345678").as_deref(), Some("84912345678"));
+    }
+
+    #[test]
+    fn phone_rejects() {
+        for bad in [
+            "",
+            "091234567",     // 0 + 8 digits
+            "09123456789",   // 0 + 10 digits
+            "8491234567",    // 84 + 8 digits
+            "849123456789",  // 84 + 10 digits
+            "+8491234567",   // +84 + 8 digits
+            "0084912345678", // international prefix is not in the contract
+            "(091)2345678",  // brackets are not removed
+            "091234567a",
+            "+85912345678",
+            "０９１２３４５６７８", // full-width digits
+            "091_234_5678",
+        ] {
+            assert_eq!(phone(bad), None, "{bad:?} must not normalise");
+        }
+    }
+
+    #[test]
+    fn phone_zero_prefix_needs_exactly_nine_digits() {
+        // "0" + 9 digits only: a number that already starts with 84 stays.
+        assert_eq!(phone("0849123456").as_deref(), Some("84849123456"));
+    }
+
+    #[test]
+    fn clean_text_trims_unicode_white_space() {
+        assert_eq!(clean_text(Some("  a b ")), Some("a b"));
+        assert_eq!(clean_text(Some("\u{a0}\t\u{3000}x\u{2009}")), Some("x"));
+        assert_eq!(clean_text(Some(" \u{a0}\u{200a} ")), None);
+        assert_eq!(clean_text(Some("")), None);
+        assert_eq!(clean_text(None), None);
+        // U+200B ZERO WIDTH SPACE is not White_Space: it stays.
+        assert_eq!(clean_text(Some("\u{200b}")), Some("\u{200b}"));
+    }
+
+    #[test]
+    fn names_fold_equal() {
+        let k = name_key("NGUYEN VAN AN");
+        assert_eq!(name_key("Nguyễn  Văn An"), k);
+        assert_eq!(name_key(&"Nguyễn Văn An".nfd().collect::<String>()), k);
+        assert_eq!(name_key("nguyễn\u{a0}văn\tan "), k);
+        assert_eq!(name_key(" Nguyễn\u{3000}Văn\n\nAn"), k);
+    }
+
+    #[test]
+    fn d_with_stroke_maps_to_d() {
+        assert_eq!(name_key("Đỗ Đức đạt"), "DO DUC DAT");
+        assert_eq!(name_key("ĐINH"), "DINH");
+    }
+
+    #[test]
+    fn tone_placement_folds_equal() {
+        assert_eq!(name_key("Hoà"), name_key("Hòa"));
+        // duplicate tone-mark code points U+0340/U+0341
+        assert_eq!(name_key("Ho\u{0340}a"), "HOA");
+    }
+
+    #[test]
+    fn names_that_differ_stay_different() {
+        assert_ne!(name_key("Nguyễn Văn An"), name_key("Nguyễn Văn Anh"));
+        assert_ne!(name_key("Nguyễn Văn An"), name_key("Nguyễn VănAn"));
+    }
+
+    #[test]
+    fn full_upper_case_mapping() {
+        assert_eq!(name_key("straße"), "STRASSE");
+    }
+
+    #[test]
+    fn masks() {
+        assert_eq!(mask_id("001099012345"), "*********345");
+        assert_eq!(mask_id("123456789"), "******789");
+        assert_eq!(mask_id("123"), "***");
+        assert_eq!(mask_id("12"), "**");
+    }
+}

@@ -1,0 +1,690 @@
+//! Publish (contract §6): writes each source's report (flags.parquet and
+//! flags.csv), the rejects report and the metrics, then commits the night by
+//! writing `_PUBLISHED.json` last, naming every file with its sha256.
+//!
+//! Reports hold only their own source's rows and nothing from the registry.
+//! Output bytes are deterministic (fixed writer settings, fixed chunking,
+//! totally ordered rows), so a re-run for the same date is byte-identical.
+//! Must never write outside `reports/` and `metrics/`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow::compute::{cast, concat_batches};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use datafusion::prelude::{DataFrame, SessionContext};
+use futures::future::BoxFuture;
+use futures::{FutureExt, StreamExt};
+use object_store::buffered::BufWriter;
+use object_store::path::Path;
+use parquet::arrow::async_writer::{AsyncArrowWriter, AsyncFileWriter};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::catalog::Chosen;
+use crate::reconcile::{self, sql, Inputs};
+use crate::schema::Extract;
+use crate::store::Root;
+use crate::{Error, Result};
+
+/// Rows per written chunk: fixed so that Parquet page and row-group layout,
+/// hence the bytes, do not depend on how the engine happened to batch rows.
+const CHUNK_ROWS: usize = 65_536;
+
+/// UTF-8 byte-order mark, so spreadsheet programs read Vietnamese text right.
+const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One file of a publication.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PublishedFile {
+    /// Key relative to the root.
+    pub path: String,
+    /// Hex sha256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
+
+/// The commit marker `metrics/date=D/_PUBLISHED.json`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Published {
+    /// The run date D.
+    pub as_of: String,
+    /// The run that published.
+    pub run_id: String,
+    /// Version of junkrecon.
+    pub program_version: String,
+    /// When the commit was written (UTC).
+    pub published_at: String,
+    /// Every file of the publication, sorted by path.
+    pub files: Vec<PublishedFile>,
+}
+
+/// Key of one source's Parquet report.
+pub fn report_key(extract: Extract, source: &str, date: &str) -> String {
+    let dir = extract
+        .source_dir()
+        .expect("reports exist for carriers and banks");
+    format!("reports/{extract}/{dir}={source}/date={date}/flags.parquet")
+}
+
+fn published_key(date: &str) -> String {
+    format!("metrics/date={date}/_PUBLISHED.json")
+}
+
+/// Reads the commit marker of a date (`None`: not published).
+pub async fn read_published(root: &Root, date: &str) -> Result<Option<Published>> {
+    let k = published_key(date);
+    match root.get_opt(&k).await? {
+        None => Ok(None),
+        Some(b) => serde_json::from_slice(&b)
+            .map(Some)
+            .map_err(|e| Error::Invalid {
+                what: k,
+                message: e.to_string(),
+            }),
+    }
+}
+
+/// Published dates, ascending.
+pub async fn published_dates(root: &Root) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for d in root.list_dirs("metrics").await? {
+        if let Some(date) = d.strip_prefix("date=") {
+            if root.head(&published_key(date)).await?.is_some() {
+                out.push(date.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Writer that hashes every byte it uploads (multipart, bounded memory).
+struct HashingWriter {
+    inner: BufWriter,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    fn new(root: &Root, key: &str) -> Self {
+        HashingWriter {
+            inner: BufWriter::new(root.store(), Path::from(key)),
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    async fn put(&mut self, bs: Bytes) -> std::io::Result<()> {
+        self.hasher.update(&bs);
+        self.bytes += bs.len() as u64;
+        self.inner.put(bs).await.map_err(std::io::Error::other)
+    }
+
+    async fn finish(mut self, key: &str) -> Result<PublishedFile> {
+        self.inner
+            .shutdown()
+            .await
+            .map_err(|e| Error::encode(key, e))?;
+        Ok(PublishedFile {
+            path: key.to_string(),
+            sha256: hex::encode(self.hasher.finalize()),
+            bytes: self.bytes,
+        })
+    }
+}
+
+impl AsyncFileWriter for HashingWriter {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move {
+            self.put(bs)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async { Ok(()) }.boxed()
+    }
+}
+
+fn report_props() -> parquet::file::properties::WriterProperties {
+    parquet::file::properties::WriterProperties::builder()
+        .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
+        .set_max_row_group_row_count(Some(1 << 20))
+        .set_created_by(format!("junkrecon {}", env!("CARGO_PKG_VERSION")))
+        .build()
+}
+
+/// Streams a query's rows in fixed-size chunks to `f`.
+async fn for_each_chunk<F>(df: DataFrame, file: &str, mut f: F) -> Result<()>
+where
+    F: FnMut(RecordBatch) -> BoxFuture<'static, Result<()>>,
+{
+    let mut stream = df
+        .execute_stream()
+        .await
+        .map_err(|e| Error::query(file, e))?;
+    let schema = stream.schema();
+    let mut pending: Vec<RecordBatch> = vec![];
+    let mut rows = 0usize;
+    let mut emitted = false;
+    while let Some(b) = stream.next().await {
+        let b = b.map_err(|e| Error::query(file, e))?;
+        let b = conform(&b, &schema).map_err(|e| Error::encode(file, e))?;
+        rows += b.num_rows();
+        pending.push(b);
+        while rows >= CHUNK_ROWS {
+            let all = concat_batches(&schema, &pending).map_err(|e| Error::encode(file, e))?;
+            f(all.slice(0, CHUNK_ROWS)).await?;
+            emitted = true;
+            let rest = all.slice(CHUNK_ROWS, all.num_rows() - CHUNK_ROWS);
+            rows = rest.num_rows();
+            pending = vec![rest];
+        }
+    }
+    if rows > 0 || !emitted {
+        let all = concat_batches(&schema, &pending).map_err(|e| Error::encode(file, e))?;
+        f(all).await?;
+    }
+    Ok(())
+}
+
+/// Writes one query result as Parquet (without `drop_col`) and, if `csv_key`
+/// is given, as CSV with a BOM where `reasons` is replaced by `reasons_csv`.
+async fn write_query(
+    root: &Root,
+    df: DataFrame,
+    file: &str,
+    parquet_key: &str,
+    csv_key: Option<&str>,
+) -> Result<Vec<PublishedFile>> {
+    let full: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    let pq_idx: Vec<usize> = (0..full.fields().len())
+        .filter(|&i| full.field(i).name() != "reasons_csv")
+        .collect();
+    let pq_schema = Arc::new(full.project(&pq_idx).map_err(|e| Error::encode(file, e))?);
+    let pq = Arc::new(tokio::sync::Mutex::new(Some(
+        AsyncArrowWriter::try_new(
+            HashingWriter::new(root, parquet_key),
+            pq_schema,
+            Some(report_props()),
+        )
+        .map_err(|e| Error::encode(parquet_key, e))?,
+    )));
+    let csv = Arc::new(tokio::sync::Mutex::new(match csv_key {
+        Some(k) => {
+            let mut w = HashingWriter::new(root, k);
+            w.put(Bytes::from_static(BOM))
+                .await
+                .map_err(|e| Error::encode(k, e))?;
+            Some(w)
+        }
+        None => None,
+    }));
+    let first = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let key_owned = parquet_key.to_string();
+    for_each_chunk(df, file, |chunk| {
+        let (pq, csv, first, pq_idx, key) = (
+            pq.clone(),
+            csv.clone(),
+            first.clone(),
+            pq_idx.clone(),
+            key_owned.clone(),
+        );
+        async move {
+            let part = chunk.project(&pq_idx).map_err(|e| Error::encode(&key, e))?;
+            if let Some(w) = pq.lock().await.as_mut() {
+                w.write(&part).await.map_err(|e| Error::encode(&key, e))?;
+            }
+            if let Some(w) = csv.lock().await.as_mut() {
+                let header = first.swap(false, std::sync::atomic::Ordering::SeqCst);
+                let text = csv_bytes(&chunk, header).map_err(|e| Error::encode(&key, e))?;
+                w.put(text).await.map_err(|e| Error::encode(&key, e))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    })
+    .await?;
+    let mut out = vec![];
+    let mut writer = pq.lock().await.take().expect("writer present");
+    writer
+        .finish()
+        .await
+        .map_err(|e| Error::encode(parquet_key, e))?;
+    out.push(writer.into_inner().finish(parquet_key).await?);
+    if let (Some(w), Some(k)) = (csv.lock().await.take(), csv_key) {
+        out.push(w.finish(k).await?);
+    }
+    Ok(out)
+}
+
+/// Casts a batch to the planned schema: the engine may hand out view types
+/// (Utf8View) where the plan says Utf8; reports always carry plain Utf8.
+fn conform(
+    batch: &RecordBatch,
+    schema: &SchemaRef,
+) -> std::result::Result<RecordBatch, arrow::error::ArrowError> {
+    let cols = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| cast(c, f.data_type()))
+        .collect::<std::result::Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(schema.clone(), cols)
+}
+
+/// CSV rows of a report chunk: the `reasons` list replaced by its `;`-joined form.
+fn csv_bytes(
+    chunk: &RecordBatch,
+    header: bool,
+) -> std::result::Result<Bytes, arrow::error::ArrowError> {
+    let schema = chunk.schema();
+    let joined = schema.index_of("reasons_csv")?;
+    let mut fields = vec![];
+    let mut cols: Vec<ArrayRef> = vec![];
+    for (i, f) in schema.fields().iter().enumerate() {
+        if i == joined {
+            continue;
+        }
+        if f.name() == "reasons" {
+            fields.push(Field::new("reasons", DataType::Utf8, true));
+            cols.push(chunk.column(joined).clone());
+        } else {
+            fields.push(f.as_ref().clone());
+            cols.push(chunk.column(i).clone());
+        }
+    }
+    let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols)?;
+    let mut buf = vec![];
+    {
+        let mut w = arrow::csv::WriterBuilder::new()
+            .with_header(header)
+            .build(&mut buf);
+        w.write(&batch)?;
+    }
+    Ok(Bytes::from(buf))
+}
+
+/// Writes every source's report and the rejects report for `date`.
+pub async fn write_reports(
+    ctx: &SessionContext,
+    root: &Root,
+    inputs: &Inputs,
+    date: &str,
+) -> Result<Vec<PublishedFile>> {
+    let mut files = vec![];
+    let kinds = [
+        (
+            Extract::Subscribers,
+            &inputs.subscribers,
+            sql::REPORT_SUBSCRIBERS,
+        ),
+        (Extract::Accounts, &inputs.accounts, sql::REPORT_ACCOUNTS),
+    ];
+    for (extract, chosen, (file, text)) in kinds {
+        for c in chosen.iter() {
+            let p = BTreeMap::from([("SOURCE", c.source.clone())]);
+            let df = reconcile::query(ctx, file, &reconcile::render(file, text, &p)?).await?;
+            let pq = report_key(extract, &c.source, date);
+            let csv = pq.replace("flags.parquet", "flags.csv");
+            files.extend(write_query(root, df, file, &pq, Some(&csv)).await?);
+        }
+    }
+    let (file, text) = sql::REPORT_REJECTS;
+    let df = reconcile::query(ctx, file, text).await?;
+    let key = format!("reports/rejects/date={date}/rejects.parquet");
+    files.extend(write_query(root, df, file, &key, None).await?);
+    Ok(files)
+}
+
+/// One source's entry of carriers.json / banks.json (contract §6).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceMetrics {
+    /// Run date D.
+    pub as_of: String,
+    /// Carrier or bank code.
+    pub source: String,
+    /// as_of of the extract used.
+    pub extract_as_of: String,
+    /// Accepted rows of the extract.
+    pub total: u64,
+    /// Row-level rejects of that extract.
+    pub rows_rejected: u64,
+    /// Rows of type foreigner/organization.
+    pub out_of_scope: u64,
+    /// Rows with at least one reason.
+    pub flagged: u64,
+    /// Individual rows with no reason.
+    pub clean: u64,
+    /// 100 × clean / (total − out_of_scope), 2 decimals; null when that is 0.
+    pub clean_pct: Option<f64>,
+    /// Reason → rows carrying it (every reason of the extract kind).
+    pub flags_by_reason: BTreeMap<String, u64>,
+    /// Flagged rows whose status is blocked_* (carriers) or suspended (banks).
+    pub flagged_blocked: u64,
+    /// Keys flagged now and not in the previous published run.
+    pub newly_flagged: u64,
+    /// Keys flagged in the previous published run and not now.
+    pub resolved: u64,
+    /// Keys flagged in the source's first published run.
+    pub baseline_flagged: u64,
+    /// Of those, keys not flagged now.
+    pub resolved_since_baseline: u64,
+    /// 100 × resolved_since_baseline / baseline_flagged, 2 decimals; null when 0.
+    pub cleanup_progress_pct: Option<f64>,
+}
+
+/// `100 × num / den` rounded to 2 decimals (ties to even on the exact binary
+/// value, as Python's `round(x, 2)` and Rust's formatting do); `None` when den is 0.
+pub fn pct(num: u64, den: u64) -> Option<f64> {
+    if den == 0 {
+        return None;
+    }
+    let x = 100.0 * num as f64 / den as f64;
+    format!("{x:.2}").parse().ok()
+}
+
+fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
+        what: "metrics query".into(),
+        message: format!("no column {name}"),
+    })?;
+    let c = cast(c, &DataType::Int64).map_err(|e| Error::encode(name, e))?;
+    Ok(c.as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone())
+}
+
+fn str_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
+        what: "metrics query".into(),
+        message: format!("no column {name}"),
+    })?;
+    let c = cast(c, &DataType::Utf8).map_err(|e| Error::encode(name, e))?;
+    Ok(c.as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone())
+}
+
+/// Rows of a small query as maps column → integer, keyed by `source` (and `extract`).
+async fn collect_counts(
+    ctx: &SessionContext,
+    file: &str,
+    text: &str,
+) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
+    let batches = reconcile::query(ctx, file, text)
+        .await?
+        .collect()
+        .await
+        .map_err(|e| Error::query(file, e))?;
+    let mut out = BTreeMap::new();
+    for b in batches {
+        let source = str_column(&b, "source")?;
+        let extract = b
+            .column_by_name("extract")
+            .map(|_| str_column(&b, "extract"))
+            .transpose()?;
+        let schema = b.schema();
+        let numeric: Vec<&str> = schema
+            .fields()
+            .iter()
+            .map(|f| f.name().as_str())
+            .filter(|n| *n != "source" && *n != "extract")
+            .collect();
+        let cols = numeric
+            .iter()
+            .map(|n| int_column(&b, n))
+            .collect::<Result<Vec<_>>>()?;
+        for i in 0..b.num_rows() {
+            let e = extract
+                .as_ref()
+                .map(|e| e.value(i).to_string())
+                .unwrap_or_default();
+            let row: BTreeMap<String, u64> = numeric
+                .iter()
+                .zip(&cols)
+                .map(|(n, c)| {
+                    (
+                        n.to_string(),
+                        if c.is_null(i) { 0 } else { c.value(i) as u64 },
+                    )
+                })
+                .collect();
+            out.insert((e, source.value(i).to_string()), row);
+        }
+    }
+    Ok(out)
+}
+
+/// Earlier publications' reports per source: (previous, baseline) keys.
+pub struct History {
+    /// Reports of each source's previous published run.
+    pub previous: Vec<(Extract, String, String)>,
+    /// Reports of each source's first published run (before D).
+    pub baseline: Vec<(Extract, String, String)>,
+    /// Sources with no publication before D: their baseline is this run.
+    pub baseline_is_now: Vec<(Extract, String)>,
+}
+
+/// Finds, for every source used, its previous and first published reports before `date`.
+pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History> {
+    let mut pubs = vec![];
+    for d in published_dates(root).await? {
+        if d.as_str() < date {
+            if let Some(p) = read_published(root, &d).await? {
+                pubs.push(p);
+            }
+        }
+    }
+    let mut h = History {
+        previous: vec![],
+        baseline: vec![],
+        baseline_is_now: vec![],
+    };
+    let sources = inputs
+        .subscribers
+        .iter()
+        .map(|c| (Extract::Subscribers, c))
+        .chain(inputs.accounts.iter().map(|c| (Extract::Accounts, c)));
+    for (extract, c) in sources {
+        let holding: Vec<String> = pubs
+            .iter()
+            .filter_map(|p| {
+                let k = report_key(extract, &c.source, &p.as_of);
+                p.files.iter().any(|f| f.path == k).then_some(k)
+            })
+            .collect();
+        match (holding.first(), holding.last()) {
+            (Some(first), Some(last)) => {
+                h.baseline.push((extract, c.source.clone(), first.clone()));
+                h.previous.push((extract, c.source.clone(), last.clone()));
+            }
+            _ => h.baseline_is_now.push((extract, c.source.clone())),
+        }
+    }
+    Ok(h)
+}
+
+/// Computes carriers.json and banks.json entries for `date`.
+pub async fn metrics(
+    ctx: &SessionContext,
+    root: &Root,
+    inputs: &Inputs,
+    date: &str,
+) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
+    let h = history(root, inputs, date).await?;
+    reconcile::register_keys(ctx, "previous_keys", &h.previous).await?;
+    reconcile::register_keys(ctx, "baseline_keys", &h.baseline).await?;
+    let (file, text) = sql::PROGRESS;
+    let progress = collect_counts(ctx, file, text).await?;
+    let (file, text) = sql::METRICS_SUBSCRIBERS;
+    let subs = collect_counts(ctx, file, text).await?;
+    let (file, text) = sql::METRICS_ACCOUNTS;
+    let accs = collect_counts(ctx, file, text).await?;
+    let build = |extract: Extract,
+                 chosen: &[Chosen],
+                 counts: &BTreeMap<(String, String), BTreeMap<String, u64>>,
+                 reasons: &[&str]| {
+        chosen
+            .iter()
+            .map(|c| {
+                let empty = BTreeMap::new();
+                let m = counts
+                    .get(&(String::new(), c.source.clone()))
+                    .unwrap_or(&empty);
+                let g = |k: &str| m.get(k).copied().unwrap_or(0);
+                let p = progress
+                    .get(&(extract.to_string(), c.source.clone()))
+                    .unwrap_or(&empty);
+                let pg = |k: &str| p.get(k).copied().unwrap_or(0);
+                let now = h
+                    .baseline_is_now
+                    .iter()
+                    .any(|(e, s)| *e == extract && *s == c.source);
+                let (baseline, since) = if now {
+                    (pg("flagged_keys"), 0)
+                } else {
+                    (pg("baseline_flagged"), pg("resolved_since_baseline"))
+                };
+                SourceMetrics {
+                    as_of: date.to_string(),
+                    source: c.source.clone(),
+                    extract_as_of: c.as_of.clone(),
+                    total: g("total"),
+                    rows_rejected: c.rows_rejected,
+                    out_of_scope: g("out_of_scope"),
+                    flagged: g("flagged"),
+                    clean: g("clean"),
+                    clean_pct: pct(g("clean"), g("total") - g("out_of_scope")),
+                    flags_by_reason: reasons.iter().map(|r| (r.to_string(), g(r))).collect(),
+                    flagged_blocked: g("flagged_blocked"),
+                    newly_flagged: pg("newly_flagged"),
+                    resolved: pg("resolved"),
+                    baseline_flagged: baseline,
+                    resolved_since_baseline: since,
+                    cleanup_progress_pct: pct(since, baseline),
+                }
+            })
+            .collect::<Vec<_>>()
+    };
+    Ok((
+        build(
+            Extract::Subscribers,
+            &inputs.subscribers,
+            &subs,
+            SUBSCRIBER_REASONS,
+        ),
+        build(Extract::Accounts, &inputs.accounts, &accs, ACCOUNT_REASONS),
+    ))
+}
+
+/// Every reason code a carrier's row can carry (contract §5).
+pub const SUBSCRIBER_REASONS: &[&str] = &[
+    "DECEASED",
+    "DOB_MISMATCH",
+    "DUPLICATE_MSISDN",
+    "ID_NOT_FOUND",
+    "LEGACY_ID",
+    "MALFORMED_ID",
+    "MISSING_ID",
+    "NAME_MISMATCH",
+    "OVER_LIMIT",
+];
+
+/// Every reason code a bank's row can carry (contract §5).
+pub const ACCOUNT_REASONS: &[&str] = &[
+    "DECEASED",
+    "DOB_MISMATCH",
+    "DUPLICATE_ACCOUNT",
+    "ID_NOT_FOUND",
+    "LEGACY_ID",
+    "MALFORMED_ID",
+    "MISSING_ID",
+    "NAME_MISMATCH",
+    "NO_BIOMETRIC",
+    "OTP_PHONE_MISMATCH",
+    "OTP_PHONE_MISSING",
+];
+
+/// Writes a small JSON document and returns its publication entry.
+async fn put_json(root: &Root, key: &str, value: &impl Serialize) -> Result<PublishedFile> {
+    let mut body = serde_json::to_vec_pretty(value).map_err(|e| Error::encode(key, e))?;
+    body.push(b'\n');
+    let f = PublishedFile {
+        path: key.to_string(),
+        sha256: hex::encode(Sha256::digest(&body)),
+        bytes: body.len() as u64,
+    };
+    root.put(key, body).await?;
+    Ok(f)
+}
+
+/// Takes down the current publication of `date` before its files are
+/// replaced: from here until [`commit`] the night reads as "not published".
+pub async fn begin(root: &Root, date: &str) -> Result<Option<Published>> {
+    let old = read_published(root, date).await?;
+    root.delete(&published_key(date)).await?;
+    Ok(old)
+}
+
+/// Writes the metrics, removes files of the old publication that are not in
+/// the new one, and writes `_PUBLISHED.json` last.
+pub async fn commit(
+    root: &Root,
+    date: &str,
+    run_id: &str,
+    old: Option<Published>,
+    mut files: Vec<PublishedFile>,
+    carriers: &[SourceMetrics],
+    banks: &[SourceMetrics],
+) -> Result<Published> {
+    files.push(
+        put_json(
+            root,
+            &format!("metrics/date={date}/carriers.json"),
+            &carriers,
+        )
+        .await?,
+    );
+    files.push(put_json(root, &format!("metrics/date={date}/banks.json"), &banks).await?);
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    for stale in old.iter().flat_map(|o| &o.files) {
+        if !files.iter().any(|f| f.path == stale.path) {
+            root.delete(&stale.path).await?;
+        }
+    }
+    let published = Published {
+        as_of: date.to_string(),
+        run_id: run_id.to_string(),
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        files,
+    };
+    put_json(root, &published_key(date), &published).await?;
+    Ok(published)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentages_round_to_two_decimals() {
+        assert_eq!(pct(652, 1087), Some(59.98));
+        assert_eq!(pct(0, 10), Some(0.0));
+        assert_eq!(pct(1, 0), None);
+        assert_eq!(pct(1, 3), Some(33.33));
+        assert_eq!(pct(2, 3), Some(66.67));
+        // exact binary tie 3.125 -> 3.12 (ties to even)
+        assert_eq!(pct(1, 32), Some(3.12));
+    }
+}

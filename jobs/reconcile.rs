@@ -1,0 +1,384 @@
+//! Reconcile (contract §4–§5): registers the curated extracts chosen for a
+//! date and runs the SQL of `queries/` over them, in order, materialising the
+//! two intermediate results every later step reads. The rules live in the SQL
+//! files, not here: this module only wires tables, parameters and files.
+//! Must never register a custom function (the SQL has to run unchanged on a
+//! distributed engine) and never write outside the run's work folder.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::dataframe::DataFrameWriteOptions;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{col, lit, DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+
+use crate::catalog::Chosen;
+use crate::config::Config;
+use crate::ingest::{curated_schema, rejects_schema};
+use crate::schema::Extract;
+use crate::store::{Root, DATAFUSION_URL};
+use crate::{Error, Result};
+
+/// The reconciliation steps, in order: (file name, text). Embedded so the
+/// binary runs exactly the SQL an auditor reads in `queries/`.
+pub const STEPS: &[(&str, &str)] = &[
+    ("10_holders.sql", include_str!("../queries/10_holders.sql")),
+    (
+        "20_identity_keys.sql",
+        include_str!("../queries/20_identity_keys.sql"),
+    ),
+    (
+        "30_id_checks.sql",
+        include_str!("../queries/30_id_checks.sql"),
+    ),
+    ("40_resolve.sql", include_str!("../queries/40_resolve.sql")),
+];
+
+/// Steps run after `resolved` is materialised.
+pub const RULE_STEPS: &[(&str, &str)] = &[
+    (
+        "50_subscriber_rules.sql",
+        include_str!("../queries/50_subscriber_rules.sql"),
+    ),
+    (
+        "60_account_rules.sql",
+        include_str!("../queries/60_account_rules.sql"),
+    ),
+    ("70_flags.sql", include_str!("../queries/70_flags.sql")),
+];
+
+/// Report and metric queries (one statement each).
+pub mod sql {
+    /// One carrier's flags.
+    pub const REPORT_SUBSCRIBERS: (&str, &str) = (
+        "80_report_subscribers.sql",
+        include_str!("../queries/80_report_subscribers.sql"),
+    );
+    /// One bank's flags.
+    pub const REPORT_ACCOUNTS: (&str, &str) = (
+        "81_report_accounts.sql",
+        include_str!("../queries/81_report_accounts.sql"),
+    );
+    /// Row-level rejects.
+    pub const REPORT_REJECTS: (&str, &str) = (
+        "82_report_rejects.sql",
+        include_str!("../queries/82_report_rejects.sql"),
+    );
+    /// Per-carrier counts.
+    pub const METRICS_SUBSCRIBERS: (&str, &str) = (
+        "90_metrics_subscribers.sql",
+        include_str!("../queries/90_metrics_subscribers.sql"),
+    );
+    /// Per-bank counts.
+    pub const METRICS_ACCOUNTS: (&str, &str) = (
+        "91_metrics_accounts.sql",
+        include_str!("../queries/91_metrics_accounts.sql"),
+    );
+    /// Key-based progress.
+    pub const PROGRESS: (&str, &str) = (
+        "95_progress.sql",
+        include_str!("../queries/95_progress.sql"),
+    );
+}
+
+/// A DataFusion session reading the root through the store (`junkrecon://root/`).
+pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
+    let partitions = if cfg.target_partitions == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        cfg.target_partitions
+    };
+    // Plain Utf8 from Parquet: string_to_array on Utf8View returns a list type
+    // other than the one it plans (DataFusion 55), which breaks the reports.
+    let mut config = SessionConfig::new();
+    config
+        .options_mut()
+        .execution
+        .parquet
+        .schema_force_view_types = false;
+    let config = config
+        .with_target_partitions(partitions)
+        .with_batch_size(cfg.batch_size)
+        .with_information_schema(false);
+    let mut rt = RuntimeEnvBuilder::new();
+    if cfg.memory_limit_mb > 0 {
+        let bytes = (cfg.memory_limit_mb as usize) * 1024 * 1024;
+        rt = rt.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    }
+    if !cfg.spill_dir.is_empty() {
+        rt = rt.with_temp_file_path(&cfg.spill_dir);
+    }
+    let rt = rt.build_arc().map_err(|e| Error::query("session", e))?;
+    let ctx = SessionContext::new_with_config_rt(config, rt);
+    let url = url::Url::parse(DATAFUSION_URL).expect("constant URL");
+    ctx.register_object_store(&url, root.store());
+    Ok(ctx)
+}
+
+/// Registers the given Parquet objects (keys relative to the root) as one table.
+pub async fn register_parquet(
+    ctx: &SessionContext,
+    name: &str,
+    keys: &[String],
+    schema: SchemaRef,
+) -> Result<()> {
+    if keys.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(|e| Error::query(name, e))?;
+        ctx.register_table(name, Arc::new(empty))
+            .map_err(|e| Error::query(name, e))?;
+        return Ok(());
+    }
+    let urls = keys
+        .iter()
+        .map(|k| ListingTableUrl::parse(Root::datafusion_url(k)))
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .map_err(|e| Error::query(name, e))?;
+    let opts =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let cfg = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    let table = ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+/// Replaces `${NAME}` placeholders; an unknown or unreplaced placeholder is an error.
+pub fn render(file: &str, sql: &str, params: &BTreeMap<&str, String>) -> Result<String> {
+    let mut out = sql.to_string();
+    for (k, v) in params {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    if let Some(pos) = out.find("${") {
+        let end = out[pos..]
+            .find('}')
+            .map(|e| pos + e + 1)
+            .unwrap_or(out.len());
+        return Err(Error::Invalid {
+            what: format!("queries/{file}"),
+            message: format!("unknown placeholder {}", &out[pos..end]),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs every statement of a script (views are created, nothing is collected).
+pub async fn run_script(ctx: &SessionContext, file: &str, sql: &str) -> Result<()> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| Error::query(file, e))?;
+    for st in statements {
+        let plan = ctx
+            .state()
+            .statement_to_plan(st)
+            .await
+            .map_err(|e| Error::query(file, e))?;
+        ctx.execute_logical_plan(plan)
+            .await
+            .map_err(|e| Error::query(file, e))?
+            .collect()
+            .await
+            .map_err(|e| Error::query(file, e))?;
+    }
+    Ok(())
+}
+
+/// Plans one single-statement query file.
+pub async fn query(ctx: &SessionContext, file: &str, sql: &str) -> Result<DataFrame> {
+    ctx.sql(sql).await.map_err(|e| Error::query(file, e))
+}
+
+/// The extracts a run for one date uses.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inputs {
+    /// The identity snapshot.
+    pub identity: Chosen,
+    /// One per carrier.
+    pub subscribers: Vec<Chosen>,
+    /// One per bank.
+    pub accounts: Vec<Chosen>,
+}
+
+/// Parameters substituted into the SQL.
+pub fn params(date: &str, cfg: &Config) -> BTreeMap<&'static str, String> {
+    BTreeMap::from([
+        ("AS_OF", date.to_string()),
+        ("AS_OF_YEAR", date[..4].to_string()),
+        (
+            "MAX_SUBSCRIPTIONS_PER_PERSON",
+            cfg.max_subscriptions_per_person.to_string(),
+        ),
+    ])
+}
+
+async fn curated_parts(root: &Root, chosen: &[Chosen]) -> Result<Vec<String>> {
+    let mut keys = vec![];
+    for c in chosen {
+        for m in root.list(&c.curated).await? {
+            let k = m.location.to_string();
+            if k.rsplit('/').next().is_some_and(|n| n.starts_with("part-")) {
+                keys.push(k);
+            }
+        }
+    }
+    Ok(keys)
+}
+
+/// Runs steps 10–70 for one date, materialising `resolved`, `subscriber_flags`
+/// and `account_flags` under `work` (a folder of this run, relative to the root).
+pub async fn reconcile(
+    ctx: &SessionContext,
+    root: &Root,
+    inputs: &Inputs,
+    date: &str,
+    cfg: &Config,
+    work: &str,
+) -> Result<()> {
+    let identity = curated_parts(root, std::slice::from_ref(&inputs.identity)).await?;
+    register_parquet(
+        ctx,
+        "identity",
+        &identity,
+        curated_schema(Extract::Identity),
+    )
+    .await?;
+    let subs = curated_parts(root, &inputs.subscribers).await?;
+    register_parquet(
+        ctx,
+        "subscribers",
+        &subs,
+        curated_schema(Extract::Subscribers),
+    )
+    .await?;
+    let accs = curated_parts(root, &inputs.accounts).await?;
+    register_parquet(ctx, "accounts", &accs, curated_schema(Extract::Accounts)).await?;
+    let rejects: Vec<String> = inputs
+        .subscribers
+        .iter()
+        .chain(&inputs.accounts)
+        .map(|c| format!("{}rejects.parquet", c.curated))
+        .collect();
+    register_parquet(ctx, "rejects", &rejects, rejects_schema()).await?;
+
+    let p = params(date, cfg);
+    for (file, text) in STEPS {
+        run_script(ctx, file, &render(file, text, &p)?).await?;
+    }
+    materialise(ctx, "resolve", "resolved", &format!("{work}resolved/")).await?;
+    for (file, text) in RULE_STEPS {
+        run_script(ctx, file, &render(file, text, &p)?).await?;
+    }
+    materialise(
+        ctx,
+        "subscriber_flags_v",
+        "subscriber_flags",
+        &format!("{work}subscriber_flags/"),
+    )
+    .await?;
+    materialise(
+        ctx,
+        "account_flags_v",
+        "account_flags",
+        &format!("{work}account_flags/"),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes a view's rows to Parquet under `dir` and registers them as `table`.
+async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -> Result<()> {
+    let url = Root::datafusion_url(dir);
+    let df = ctx.table(view).await.map_err(|e| Error::query(view, e))?;
+    df.write_parquet(&url, DataFrameWriteOptions::new(), None)
+        .await
+        .map_err(|e| Error::query(view, e))?;
+    ctx.register_parquet(table, &url, ParquetReadOptions::default())
+        .await
+        .map_err(|e| Error::query(table, e))?;
+    Ok(())
+}
+
+/// Schema of `previous_keys` / `baseline_keys`.
+pub fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![
+        Field::new("extract", DataType::Utf8, false),
+        Field::new("source", DataType::Utf8, false),
+        Field::new("key", DataType::Utf8, false),
+    ]))
+}
+
+/// Registers `name` as the flagged keys of earlier published reports:
+/// `(extract, source, report key)` per entry.
+pub async fn register_keys(
+    ctx: &SessionContext,
+    name: &str,
+    reports: &[(Extract, String, String)],
+) -> Result<()> {
+    let mut union: Option<DataFrame> = None;
+    for (extract, source, key) in reports {
+        let key_col = match extract {
+            Extract::Subscribers => "msisdn",
+            _ => "account_number",
+        };
+        let df = ctx
+            .read_parquet(Root::datafusion_url(key), ParquetReadOptions::default())
+            .await
+            .and_then(|df| {
+                df.select(vec![
+                    lit(extract.as_str()).alias("extract"),
+                    lit(source.as_str()).alias("source"),
+                    col(key_col).alias("key"),
+                ])
+            })
+            .map_err(|e| Error::query(name, e))?;
+        union = Some(match union {
+            None => df,
+            Some(u) => u.union(df).map_err(|e| Error::query(name, e))?,
+        });
+    }
+    match union {
+        Some(df) => ctx.register_table(name, df.into_view()),
+        None => ctx.register_table(
+            name,
+            Arc::new(
+                MemTable::try_new(keys_schema(), vec![vec![]])
+                    .map_err(|e| Error::query(name, e))?,
+            ),
+        ),
+    }
+    .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_replaces_and_refuses_unknown() {
+        let p = BTreeMap::from([("AS_OF", "2026-11-20".to_string())]);
+        assert_eq!(
+            render("t", "DATE '${AS_OF}'", &p).unwrap(),
+            "DATE '2026-11-20'"
+        );
+        let e = render("t", "${NOPE} x", &p).unwrap_err();
+        assert!(e.to_string().contains("${NOPE}"), "{e}");
+    }
+
+    #[test]
+    fn every_step_renders_with_run_parameters() {
+        let p = params("2026-11-20", &Config::default());
+        for (file, text) in STEPS.iter().chain(RULE_STEPS) {
+            render(file, text, &p).unwrap();
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! One nightly run for a date D: ingest, reconcile, publish, then a run
+//! record under `runs/date=D/` that a person can read or query (which uploads
+//! were accepted or rejected and why, which extracts were used, row counts,
+//! per-stage timings, program version). Never prints or logs row values.
+
+use std::time::Instant;
+
+use serde::Serialize;
+use tracing::info;
+
+use crate::catalog::{self, Chosen};
+use crate::config::Config;
+use crate::ingest::{self, IngestReport};
+use crate::publish::{self, SourceMetrics};
+use crate::reconcile::{self, Inputs};
+use crate::schema::Extract;
+use crate::store::Root;
+use crate::{Error, Result};
+
+/// Time spent in one stage.
+#[derive(Debug, Clone, Serialize)]
+pub struct StageTiming {
+    /// ingest, reconcile, publish.
+    pub stage: String,
+    /// Wall seconds.
+    pub seconds: f64,
+}
+
+/// One line of the printed summary.
+#[derive(Debug, Clone, Serialize)]
+pub struct SummaryRow {
+    /// `carrier` or `bank`.
+    pub kind: String,
+    /// Source code.
+    pub source: String,
+    /// as_of of the extract used.
+    pub extract_as_of: String,
+    /// Accepted rows.
+    pub total: u64,
+    /// Flagged rows.
+    pub flagged: u64,
+    /// Clean percentage.
+    pub clean_pct: Option<f64>,
+    /// Keys newly flagged.
+    pub newly_flagged: u64,
+    /// Keys resolved since the previous run.
+    pub resolved: u64,
+    /// Rejected uploads of this source (dates ≤ D, not superseded by an accepted correction).
+    pub rejected_uploads: u64,
+}
+
+/// The run record written to `runs/date=D/<run_id>.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct RunRecord {
+    /// Unique run id.
+    pub run_id: String,
+    /// Run date D.
+    pub as_of: String,
+    /// junkrecon version.
+    pub program_version: String,
+    /// `succeeded` or `failed`.
+    pub status: String,
+    /// Failure reason, if any.
+    pub error: Option<String>,
+    /// Start (UTC).
+    pub started_at: String,
+    /// End (UTC).
+    pub finished_at: String,
+    /// Per-stage timings.
+    pub stages: Vec<StageTiming>,
+    /// What ingest decided in this run.
+    pub ingest: IngestReport,
+    /// Extracts used (absent when the run stopped before choosing).
+    pub inputs: Option<Inputs>,
+    /// Per-source summary.
+    pub summary: Vec<SummaryRow>,
+    /// Files published.
+    pub published_files: usize,
+    /// Rules applied.
+    pub max_subscriptions_per_person: u32,
+}
+
+/// A fresh run id: date, UTC time, and a random suffix.
+pub fn new_run_id(date: &str) -> String {
+    let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
+    format!("{date}_{now}_{:04x}", rand::random::<u16>())
+}
+
+/// Runs ingest, reconcile and publish for `date`. The run record is written
+/// whether or not the run succeeds; an error means the run could not proceed.
+pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
+    if !crate::manifest::is_date(date) {
+        return Err(Error::CannotRun(format!(
+            "--as-of {date:?} is not a date YYYY-MM-DD"
+        )));
+    }
+    let run_id = new_run_id(date);
+    let span = tracing::info_span!("run", run_id = %run_id, as_of = %date);
+    let _g = span.enter();
+    let mut record = RunRecord {
+        run_id: run_id.clone(),
+        as_of: date.to_string(),
+        program_version: env!("CARGO_PKG_VERSION").to_string(),
+        status: "failed".into(),
+        error: None,
+        started_at: now(),
+        finished_at: String::new(),
+        stages: vec![],
+        ingest: IngestReport::default(),
+        inputs: None,
+        summary: vec![],
+        published_files: 0,
+        max_subscriptions_per_person: cfg.max_subscriptions_per_person,
+    };
+    let work = format!("work/{run_id}/");
+    let result = run_stages(root, date, cfg, &run_id, &work, &mut record).await;
+    let _ = root.delete_prefix(&work).await;
+    record.finished_at = now();
+    match &result {
+        Ok(()) => record.status = "succeeded".into(),
+        Err(e) => record.error = Some(e.to_string()),
+    }
+    let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encode("run record", e))?;
+    root.put(&format!("runs/date={date}/{run_id}.json"), body)
+        .await?;
+    result.map(|()| record)
+}
+
+fn now() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+async fn run_stages(
+    root: &Root,
+    date: &str,
+    cfg: &Config,
+    run_id: &str,
+    work: &str,
+    record: &mut RunRecord,
+) -> Result<()> {
+    let t = Instant::now();
+    record.ingest = ingest::ingest(root, run_id).await?;
+    record.stages.push(stage("ingest", t));
+    info!(
+        decided = record.ingest.decided.len(),
+        already_decided = record.ingest.already_decided,
+        "ingest done"
+    );
+
+    let t = Instant::now();
+    let inputs = choose_inputs(root, date).await?;
+    record.inputs = Some(inputs.clone());
+    let ctx = reconcile::session(root, cfg)?;
+    reconcile::reconcile(&ctx, root, &inputs, date, cfg, work).await?;
+    record.stages.push(stage("reconcile", t));
+
+    let t = Instant::now();
+    let old = publish::begin(root, date).await?;
+    let files = publish::write_reports(&ctx, root, &inputs, date).await?;
+    let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date).await?;
+    let published = publish::commit(root, date, run_id, old, files, &carriers, &banks).await?;
+    record.published_files = published.files.len();
+    record.stages.push(stage("publish", t));
+    record.summary = summary(root, date, &carriers, &banks).await?;
+    info!(files = published.files.len(), "published");
+    Ok(())
+}
+
+fn stage(name: &str, t: Instant) -> StageTiming {
+    StageTiming {
+        stage: name.into(),
+        seconds: t.elapsed().as_secs_f64(),
+    }
+}
+
+/// The extracts the run uses (§4); no identity snapshot means no run.
+pub async fn choose_inputs(root: &Root, date: &str) -> Result<Inputs> {
+    let identity: Chosen = catalog::choose(root, Extract::Identity, date)
+        .await?
+        .into_iter()
+        .next()
+        .ok_or_else(|| {
+            Error::CannotRun(format!(
+                "no accepted identity snapshot with as_of <= {date} under landing/identity/"
+            ))
+        })?;
+    Ok(Inputs {
+        identity,
+        subscribers: catalog::choose(root, Extract::Subscribers, date).await?,
+        accounts: catalog::choose(root, Extract::Accounts, date).await?,
+    })
+}
+
+async fn summary(
+    root: &Root,
+    date: &str,
+    carriers: &[SourceMetrics],
+    banks: &[SourceMetrics],
+) -> Result<Vec<SummaryRow>> {
+    let mut rows = vec![];
+    for (kind, extract, metrics) in [
+        ("carrier", Extract::Subscribers, carriers),
+        ("bank", Extract::Accounts, banks),
+    ] {
+        let ledgers = catalog::all_ledgers(root, extract).await?;
+        for m in metrics {
+            let rejected = ledgers
+                .iter()
+                .filter(|l| l.key.source == m.source && l.key.as_of.as_str() <= date)
+                .filter(|l| l.decisions.last().is_some_and(|d| d.status == "rejected"))
+                .count() as u64;
+            rows.push(SummaryRow {
+                kind: kind.into(),
+                source: m.source.clone(),
+                extract_as_of: m.extract_as_of.clone(),
+                total: m.total,
+                flagged: m.flagged,
+                clean_pct: m.clean_pct,
+                newly_flagged: m.newly_flagged,
+                resolved: m.resolved,
+                rejected_uploads: rejected,
+            });
+        }
+    }
+    Ok(rows)
+}
+
+/// The summary as a plain-text table.
+pub fn summary_table(rows: &[SummaryRow]) -> String {
+    let header = [
+        "kind",
+        "source",
+        "extract",
+        "total",
+        "flagged",
+        "clean %",
+        "new",
+        "resolved",
+        "rejected uploads",
+    ];
+    let body: Vec<[String; 9]> = rows
+        .iter()
+        .map(|r| {
+            [
+                r.kind.clone(),
+                r.source.clone(),
+                r.extract_as_of.clone(),
+                r.total.to_string(),
+                r.flagged.to_string(),
+                r.clean_pct
+                    .map(|p| format!("{p:.2}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.newly_flagged.to_string(),
+                r.resolved.to_string(),
+                r.rejected_uploads.to_string(),
+            ]
+        })
+        .collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in &body {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| -> String {
+        cells
+            .iter()
+            .zip(&widths)
+            .enumerate()
+            .map(|(i, (c, w))| {
+                if i < 3 {
+                    format!("{c:<w$}")
+                } else {
+                    format!("{c:>w$}")
+                }
+            })
+            .collect::<Vec<_>>()
+            .join("  ")
+            .trim_end()
+            .to_string()
+    };
+    let mut out = line(header.to_vec());
+    out.push('\n');
+    for row in &body {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+        out.push('\n');
+    }
+    out
+}

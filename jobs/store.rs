@@ -1,0 +1,240 @@
+//! One object-store root and the handful of operations the jobs need. Every
+//! read and write of junkrecon goes through here (local directory, `file://`,
+//! `s3://`). It must never write under `landing/`: uploads belong to their
+//! senders and are never modified or deleted.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::path::Path;
+use object_store::prefix::PrefixStore;
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use url::Url;
+
+use crate::{Error, Result};
+
+/// URL under which the root is registered with DataFusion: queries read
+/// `junkrecon://root/<key>` whatever the real store is.
+pub const DATAFUSION_URL: &str = "junkrecon://root/";
+
+/// The store root all paths of the contract are relative to.
+#[derive(Clone, Debug)]
+pub struct Root {
+    store: Arc<dyn ObjectStore>,
+    display: String,
+}
+
+impl Root {
+    /// Opens a root given as a plain path, a `file://` URL or an `s3://bucket/prefix` URL.
+    /// A local root must be an existing directory.
+    pub fn open(spec: &str) -> Result<Root> {
+        if spec.starts_with("s3://") {
+            return Self::open_s3(spec);
+        }
+        let path = if spec.starts_with("file://") {
+            Url::parse(spec)
+                .ok()
+                .and_then(|u| u.to_file_path().ok())
+                .ok_or_else(|| Error::Root(format!("{spec}: not a usable file:// URL")))?
+        } else {
+            std::path::PathBuf::from(spec)
+        };
+        if !path.is_dir() {
+            return Err(Error::Root(format!(
+                "{}: not a readable directory",
+                path.display()
+            )));
+        }
+        let abs = path
+            .canonicalize()
+            .map_err(|e| Error::Root(format!("{}: {e}", path.display())))?;
+        let local = object_store::local::LocalFileSystem::new_with_prefix(&abs)
+            .map_err(|e| Error::Root(format!("{}: {e}", abs.display())))?;
+        Ok(Root {
+            store: Arc::new(local),
+            display: abs.display().to_string(),
+        })
+    }
+
+    fn open_s3(spec: &str) -> Result<Root> {
+        let url = Url::parse(spec).map_err(|e| Error::Root(format!("{spec}: {e}")))?;
+        let bucket = url
+            .host_str()
+            .ok_or_else(|| Error::Root(format!("{spec}: no bucket")))?
+            .to_string();
+        let s3 = object_store::aws::AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .build()
+            .map_err(|e| Error::Root(format!("s3 bucket {bucket}: {e}")))?;
+        let prefix = url.path().trim_matches('/').to_string();
+        let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
+            Arc::new(s3)
+        } else {
+            Arc::new(PrefixStore::new(s3, prefix.as_str()))
+        };
+        Ok(Root {
+            store,
+            display: format!("s3://{bucket}/{prefix}"),
+        })
+    }
+
+    /// Wraps an existing store (tests, other backends).
+    pub fn from_store(store: Arc<dyn ObjectStore>, display: impl Into<String>) -> Root {
+        Root {
+            store,
+            display: display.into(),
+        }
+    }
+
+    /// The underlying store, rooted at the root.
+    pub fn store(&self) -> Arc<dyn ObjectStore> {
+        self.store.clone()
+    }
+
+    /// How the root is shown to people (never contains credentials).
+    pub fn display(&self) -> &str {
+        &self.display
+    }
+
+    /// Reads an object whole; `None` when it does not exist.
+    pub async fn get_opt(&self, key: &str) -> Result<Option<Bytes>> {
+        match self.store.get(&Path::from(key)).await {
+            Ok(r) => Ok(Some(r.bytes().await.map_err(|e| store_err("get", key, e))?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err("get", key, e)),
+        }
+    }
+
+    /// Reads an object whole; a missing object is an error.
+    pub async fn get(&self, key: &str) -> Result<Bytes> {
+        let r = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| store_err("get", key, e))?;
+        r.bytes().await.map_err(|e| store_err("get", key, e))
+    }
+
+    /// Metadata of an object; `None` when it does not exist.
+    pub async fn head(&self, key: &str) -> Result<Option<ObjectMeta>> {
+        match self.store.head(&Path::from(key)).await {
+            Ok(m) => Ok(Some(m)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err("head", key, e)),
+        }
+    }
+
+    /// Writes an object whole (atomic for readers: whole or absent).
+    pub async fn put(&self, key: &str, data: impl Into<Bytes>) -> Result<()> {
+        refuse_landing(key)?;
+        self.store
+            .put(&Path::from(key), PutPayload::from_bytes(data.into()))
+            .await
+            .map_err(|e| store_err("put", key, e))?;
+        Ok(())
+    }
+
+    /// Deletes an object; a missing object is not an error.
+    pub async fn delete(&self, key: &str) -> Result<()> {
+        refuse_landing(key)?;
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(store_err("delete", key, e)),
+        }
+    }
+
+    /// Deletes every object under a prefix (never under `landing/`).
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        for meta in self.list(prefix).await? {
+            self.delete(meta.location.as_ref()).await?;
+        }
+        Ok(())
+    }
+
+    /// Lists every object under a prefix, sorted by key.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let p = Path::from(prefix);
+        let mut out: Vec<ObjectMeta> = self
+            .store
+            .list(Some(&p))
+            .try_collect()
+            .await
+            .map_err(|e| store_err("list", prefix, e))?;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// Lists the immediate "sub-folders" of a prefix (last segment only), sorted.
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>> {
+        let p = Path::from(prefix);
+        let res = self
+            .store
+            .list_with_delimiter(Some(&p))
+            .await
+            .map_err(|e| store_err("list", prefix, e))?;
+        let mut out: Vec<String> = res
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        out.sort();
+        Ok(out)
+    }
+
+    /// Lists the objects directly in a prefix (not deeper), sorted.
+    pub async fn list_files(&self, prefix: &str) -> Result<Vec<ObjectMeta>> {
+        let p = Path::from(prefix);
+        let res = self
+            .store
+            .list_with_delimiter(Some(&p))
+            .await
+            .map_err(|e| store_err("list", prefix, e))?;
+        let mut out = res.objects;
+        out.sort_by(|a, b| a.location.cmp(&b.location));
+        Ok(out)
+    }
+
+    /// The URL DataFusion reads `key` at (see [`DATAFUSION_URL`]).
+    pub fn datafusion_url(key: &str) -> String {
+        format!("{DATAFUSION_URL}{key}")
+    }
+}
+
+fn refuse_landing(key: &str) -> Result<()> {
+    if key == "landing" || key.starts_with("landing/") {
+        return Err(Error::Root(format!(
+            "refusing to write or delete {key}: landing/ belongs to the senders"
+        )));
+    }
+    Ok(())
+}
+
+pub(crate) fn store_err(op: &'static str, key: &str, source: object_store::Error) -> Error {
+    Error::Store {
+        op,
+        key: key.to_string(),
+        source,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn refuses_to_touch_landing() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path().to_str().unwrap()).unwrap();
+        assert!(root.put("landing/x", "y").await.is_err());
+        assert!(root.delete("landing/x").await.is_err());
+        root.put("curated/x", "y").await.unwrap();
+        assert_eq!(root.get("curated/x").await.unwrap(), "y");
+    }
+
+    #[test]
+    fn missing_root_is_an_error() {
+        let err = Root::open("/definitely/not/here").unwrap_err();
+        assert!(err.to_string().contains("not a readable directory"));
+    }
+}

@@ -1,0 +1,35 @@
+-- Step 40: identity resolution against the registry (contract §5). A row that
+-- got none of MISSING_ID, MALFORMED_ID, ID_NOT_FOUND is resolved to a registry
+-- person (person_id not null) and checked further. ${AS_OF} is D.
+-- The result is materialised once per run as table `resolved`.
+CREATE VIEW resolve AS
+SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.since, c.status,
+       c.otp_present, c.otp_msisdn, c.biometric_verified, c.in_scope,
+       c.missing_id,
+       c.malformed_id,
+
+       -- ID_NOT_FOUND: well-formed, but no registry row has person_id = id (CCCD)
+       -- or legacy_id = id (CMND).
+       (c.lookup_type IS NOT NULL AND k.person_id IS NULL) AS id_not_found,
+
+       k.person_id,
+
+       -- LEGACY_ID: a CMND found through legacy_id; the record must be updated.
+       (k.person_id IS NOT NULL AND c.id_type = 'CMND') AS legacy_id,
+
+       -- NAME_MISMATCH: full_name null, or its folded form differs from the registry's.
+       (k.person_id IS NOT NULL AND (c.name_key IS NULL OR c.name_key <> k.name_key)) AS name_mismatch,
+
+       -- DOB_MISMATCH: date_of_birth null or different from the registry's.
+       (k.person_id IS NOT NULL AND (c.date_of_birth IS NULL OR c.date_of_birth <> k.date_of_birth)) AS dob_mismatch,
+
+       -- DECEASED: the registry's deceased_on is not null and <= D.
+       (k.person_id IS NOT NULL AND k.deceased_on IS NOT NULL AND k.deceased_on <= DATE '${AS_OF}') AS deceased
+FROM (
+    SELECT id_checks.*,
+           CASE WHEN in_scope AND NOT missing_id AND NOT malformed_id THEN id_type END AS lookup_type
+    FROM id_checks
+) c
+LEFT JOIN identity_keys k
+       ON k.key_type = c.lookup_type
+      AND k.key_value = c.id_number

@@ -1,0 +1,27 @@
+-- Step 60: the account-only rules over the materialised `resolved` table.
+-- A phone "belongs" to a person when some subscriber row with that msisdn, in
+-- any carrier's extract used for the run, is resolved to that person.
+CREATE VIEW subscriber_phones AS
+SELECT DISTINCT key AS msisdn, person_id
+FROM resolved
+WHERE kind = 'S' AND person_id IS NOT NULL;
+
+CREATE VIEW account_rules AS
+SELECT a.*,
+       -- DUPLICATE_ACCOUNT: the account_number is in more than one row of this bank's extract.
+       (count(*) OVER (PARTITION BY a.source, a.key) > 1) AS duplicate_account,
+
+       -- OTP_PHONE_MISSING: resolved row whose otp_msisdn is null (or empty).
+       (a.person_id IS NOT NULL AND NOT a.otp_present) AS otp_phone_missing,
+
+       -- OTP_PHONE_MISMATCH: resolved row whose otp_msisdn does not normalise
+       -- (otp_msisdn is then null while otp_present), or whose phone is not
+       -- held by the same person at any carrier.
+       (a.person_id IS NOT NULL AND a.otp_present AND p.person_id IS NULL) AS otp_phone_mismatch,
+
+       -- NO_BIOMETRIC: resolved row whose biometric_verified is false.
+       (a.person_id IS NOT NULL AND NOT a.biometric_verified) AS no_biometric
+FROM (SELECT * FROM resolved WHERE kind = 'A') a
+LEFT JOIN subscriber_phones p
+       ON p.msisdn = a.otp_msisdn
+      AND p.person_id = a.person_id
