@@ -36,6 +36,36 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// Write a synthetic, contract-legal landing tree.
+    Generate {
+        /// Root to fill (created if missing).
+        #[arg(long)]
+        out: String,
+        /// Persons in the registry.
+        #[arg(long, default_value_t = 10_000)]
+        persons: u64,
+        /// Consecutive days of extracts.
+        #[arg(long, default_value_t = 2)]
+        days: u32,
+        /// Random seed (same seed, same files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// First day (YYYY-MM-DD).
+        #[arg(long, default_value = "2026-11-20")]
+        start: String,
+        /// Plant upload faults on the last day (missing manifest, bad checksum, missing column).
+        #[arg(long)]
+        faults: bool,
+    },
+    /// Generate a small country into a local folder and run two nights.
+    Demo {
+        /// Folder for the demo data (emptied if it holds an earlier demo).
+        #[arg(long, default_value = junkrecon::demo::DEFAULT_DIR)]
+        dir: PathBuf,
+        /// Persons in the demo country.
+        #[arg(long, default_value_t = 20_000)]
+        persons: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -94,6 +124,45 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 record.published_files,
                 root.display()
             );
+            Ok(())
+        }
+        Command::Generate {
+            out,
+            persons,
+            days,
+            seed,
+            start,
+            faults,
+        } => {
+            let start = chrono::NaiveDate::parse_from_str(&start, "%Y-%m-%d")
+                .map_err(|_| anyhow::anyhow!("--start {start:?} is not a date YYYY-MM-DD"))?;
+            if !out.contains("://") {
+                std::fs::create_dir_all(&out)?;
+            }
+            let root = Root::open(&out)?;
+            let opts = junkrecon::generate::GenerateOptions {
+                persons,
+                days,
+                seed,
+                start,
+                faults,
+                progress: true,
+                ..Default::default()
+            };
+            let t = std::time::Instant::now();
+            let report = junkrecon::generate::generate(&root, &opts).await?;
+            let rows: u64 = report.rows.values().sum();
+            println!(
+                "wrote {rows} rows in {} uploads under {} in {:.1}s",
+                report.rows.len(),
+                root.display(),
+                t.elapsed().as_secs_f64()
+            );
+            Ok(())
+        }
+        Command::Demo { dir, persons } => {
+            let text = junkrecon::demo::demo(&dir, persons).await?;
+            print!("{text}");
             Ok(())
         }
     }

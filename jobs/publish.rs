@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::store::HashingWriter;
 use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
@@ -18,12 +19,9 @@ use bytes::Bytes;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
-use object_store::buffered::BufWriter;
-use object_store::path::Path;
-use parquet::arrow::async_writer::{AsyncArrowWriter, AsyncFileWriter};
+use parquet::arrow::async_writer::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
 
 use crate::catalog::Chosen;
 use crate::reconcile::{self, sql, Inputs};
@@ -103,56 +101,6 @@ pub async fn published_dates(root: &Root) -> Result<Vec<String>> {
     Ok(out)
 }
 
-/// Writer that hashes every byte it uploads (multipart, bounded memory).
-struct HashingWriter {
-    inner: BufWriter,
-    hasher: Sha256,
-    bytes: u64,
-}
-
-impl HashingWriter {
-    fn new(root: &Root, key: &str) -> Self {
-        HashingWriter {
-            inner: BufWriter::new(root.store(), Path::from(key)),
-            hasher: Sha256::new(),
-            bytes: 0,
-        }
-    }
-
-    async fn put(&mut self, bs: Bytes) -> std::io::Result<()> {
-        self.hasher.update(&bs);
-        self.bytes += bs.len() as u64;
-        self.inner.put(bs).await.map_err(std::io::Error::other)
-    }
-
-    async fn finish(mut self, key: &str) -> Result<PublishedFile> {
-        self.inner
-            .shutdown()
-            .await
-            .map_err(|e| Error::encode(key, e))?;
-        Ok(PublishedFile {
-            path: key.to_string(),
-            sha256: hex::encode(self.hasher.finalize()),
-            bytes: self.bytes,
-        })
-    }
-}
-
-impl AsyncFileWriter for HashingWriter {
-    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
-        async move {
-            self.put(bs)
-                .await
-                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
-        }
-        .boxed()
-    }
-
-    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
-        async { Ok(()) }.boxed()
-    }
-}
-
 fn report_props() -> parquet::file::properties::WriterProperties {
     parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::ZSTD(Default::default()))
@@ -211,7 +159,7 @@ async fn write_query(
     let pq_schema = Arc::new(full.project(&pq_idx).map_err(|e| Error::encode(file, e))?);
     let pq = Arc::new(tokio::sync::Mutex::new(Some(
         AsyncArrowWriter::try_new(
-            HashingWriter::new(root, parquet_key),
+            HashingWriter::new(root.store(), parquet_key),
             pq_schema,
             Some(report_props()),
         )
@@ -219,7 +167,7 @@ async fn write_query(
     )));
     let csv = Arc::new(tokio::sync::Mutex::new(match csv_key {
         Some(k) => {
-            let mut w = HashingWriter::new(root, k);
+            let mut w = HashingWriter::new(root.store(), k);
             w.put(Bytes::from_static(BOM))
                 .await
                 .map_err(|e| Error::encode(k, e))?;

@@ -6,10 +6,16 @@
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::FutureExt;
 use futures::TryStreamExt;
+use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::async_writer::AsyncFileWriter;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use crate::{Error, Result};
@@ -198,6 +204,59 @@ impl Root {
     /// The URL DataFusion reads `key` at (see [`DATAFUSION_URL`]).
     pub fn datafusion_url(key: &str) -> String {
         format!("{DATAFUSION_URL}{key}")
+    }
+}
+
+/// Writer that hashes every byte it uploads (multipart, bounded memory).
+pub struct HashingWriter {
+    inner: BufWriter,
+    hasher: Sha256,
+    bytes: u64,
+}
+
+impl HashingWriter {
+    /// Starts a multipart upload of `key` (relative to the store).
+    pub fn new(store: Arc<dyn ObjectStore>, key: &str) -> Self {
+        HashingWriter {
+            inner: BufWriter::new(store, Path::from(key)),
+            hasher: Sha256::new(),
+            bytes: 0,
+        }
+    }
+
+    /// Appends bytes.
+    pub async fn put(&mut self, bs: Bytes) -> std::io::Result<()> {
+        self.hasher.update(&bs);
+        self.bytes += bs.len() as u64;
+        self.inner.put(bs).await.map_err(std::io::Error::other)
+    }
+
+    /// Completes the upload; returns its key, sha256 and size.
+    pub async fn finish(mut self, key: &str) -> Result<crate::publish::PublishedFile> {
+        self.inner
+            .shutdown()
+            .await
+            .map_err(|e| Error::encode(key, e))?;
+        Ok(crate::publish::PublishedFile {
+            path: key.to_string(),
+            sha256: hex::encode(self.hasher.finalize()),
+            bytes: self.bytes,
+        })
+    }
+}
+
+impl AsyncFileWriter for HashingWriter {
+    fn write(&mut self, bs: Bytes) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async move {
+            self.put(bs)
+                .await
+                .map_err(|e| parquet::errors::ParquetError::External(Box::new(e)))
+        }
+        .boxed()
+    }
+
+    fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
+        async { Ok(()) }.boxed()
     }
 }
 
