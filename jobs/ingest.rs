@@ -845,44 +845,26 @@ async fn identity_duplicates(
         curated_schema(Extract::Identity),
     )
     .await?;
+    let file = "checks/identity_duplicates.sql";
     let sql = include_str!("../queries/checks/identity_duplicates.sql");
-    let batches = ctx
-        .sql(sql)
-        .await
-        .and_then(|df| Ok(df))
-        .map_err(|e| Error::query("checks/identity_duplicates.sql", e))?
+    let batches = crate::reconcile::query(&ctx, file, sql)
+        .await?
         .collect()
         .await
-        .map_err(|e| Error::query("checks/identity_duplicates.sql", e))?;
+        .map_err(|e| Error::query(file, e))?;
     for b in batches {
-        let col = b.column(0).as_any().downcast_ref::<StringArray>().cloned();
-        let cnt = cast(b.column(1), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
-        let cnt = cnt
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .cloned();
-        let first = cast(b.column(2), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
-        let first = first
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .cloned();
-        let second = cast(b.column(3), &DataType::Int64).map_err(|e| Error::encode("check", e))?;
-        let second = second
-            .as_any()
-            .downcast_ref::<arrow::array::Int64Array>()
-            .cloned();
-        if let (Some(col), Some(cnt), Some(first), Some(second)) = (col, cnt, first, second) {
-            for i in 0..b.num_rows() {
-                if cnt.value(i) > 0 {
-                    return Ok(Some(format!(
-                        "column {}: {} value(s) appear more than once (e.g. {} and {})",
-                        col.value(i),
-                        cnt.value(i),
-                        describe_row(first.value(i), files),
-                        describe_row(second.value(i), files)
-                    )));
-                }
-            }
+        let column = crate::reconcile::str_column(&b, "column_name")?;
+        let repeated = crate::reconcile::int_column(&b, "repeated_values")?;
+        let first = crate::reconcile::int_column(&b, "first_row")?;
+        let second = crate::reconcile::int_column(&b, "second_row")?;
+        if let Some(i) = (0..b.num_rows()).find(|&i| repeated.value(i) > 0) {
+            return Ok(Some(format!(
+                "column {}: {} value(s) appear more than once (e.g. {} and {})",
+                column.value(i),
+                repeated.value(i),
+                describe_row(first.value(i), files),
+                describe_row(second.value(i), files)
+            )));
         }
     }
     Ok(None)

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::store::HashingWriter;
-use arrow::array::{Array, ArrayRef, Int64Array, StringArray};
+use arrow::array::{Array, ArrayRef};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::catalog::Chosen;
-use crate::reconcile::{self, sql, Inputs};
+use crate::reconcile::{self, int_column, sql, str_column, Inputs};
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -337,30 +337,6 @@ pub fn pct(num: u64, den: u64) -> Option<f64> {
     }
     let x = 100.0 * num as f64 / den as f64;
     format!("{x:.2}").parse().ok()
-}
-
-fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
-    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
-        what: "metrics query".into(),
-        message: format!("no column {name}"),
-    })?;
-    let c = cast(c, &DataType::Int64).map_err(|e| Error::encode(name, e))?;
-    Ok(c.as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("cast to Int64")
-        .clone())
-}
-
-fn str_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
-    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
-        what: "metrics query".into(),
-        message: format!("no column {name}"),
-    })?;
-    let c = cast(c, &DataType::Utf8).map_err(|e| Error::encode(name, e))?;
-    Ok(c.as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to Utf8")
-        .clone())
 }
 
 /// Rows of a small query as maps column → integer, keyed by `source` (and `extract`).

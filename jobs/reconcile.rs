@@ -8,7 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use arrow::array::{Int64Array, StringArray};
+use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -294,15 +297,23 @@ pub async fn reconcile(
     Ok(())
 }
 
-/// Writes a view's rows to Parquet under `dir` and registers them as `table`.
+/// Writes a view's rows to Parquet under `dir` and registers them as `table`
+/// (with the view's schema, so an empty result is an empty table).
 async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -> Result<()> {
     let url = Root::datafusion_url(dir);
     let df = ctx.table(view).await.map_err(|e| Error::query(view, e))?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     df.write_parquet(&url, DataFrameWriteOptions::new(), None)
         .await
         .map_err(|e| Error::query(view, e))?;
-    ctx.register_parquet(table, &url, ParquetReadOptions::default())
-        .await
+    let opts =
+        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let path = ListingTableUrl::parse(&url).map_err(|e| Error::query(table, e))?;
+    let cfg = ListingTableConfig::new(path)
+        .with_listing_options(opts)
+        .with_schema(schema);
+    let listing = ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))?;
+    ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
     Ok(())
 }
@@ -357,6 +368,32 @@ pub async fn register_keys(
     }
     .map_err(|e| Error::query(name, e))?;
     Ok(())
+}
+
+/// An integer column of a query result, whatever integer type the engine chose.
+pub(crate) fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
+        what: "query result".into(),
+        message: format!("no column {name}"),
+    })?;
+    let c = cast(c, &DataType::Int64).map_err(|e| Error::encode(name, e))?;
+    Ok(c.as_any()
+        .downcast_ref::<Int64Array>()
+        .expect("cast to Int64")
+        .clone())
+}
+
+/// A text column of a query result as plain Utf8.
+pub(crate) fn str_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
+        what: "query result".into(),
+        message: format!("no column {name}"),
+    })?;
+    let c = cast(c, &DataType::Utf8).map_err(|e| Error::encode(name, e))?;
+    Ok(c.as_any()
+        .downcast_ref::<StringArray>()
+        .expect("cast to Utf8")
+        .clone())
 }
 
 #[cfg(test)]
