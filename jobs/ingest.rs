@@ -279,7 +279,7 @@ async fn validate_and_curate(
     let mut accepted = 0u64;
     for (idx, f) in checked.iter().enumerate() {
         let out = format!("{curated}part-{idx:05}.parquet");
-        match curate_file(root, extract, key, idx, &dir, f, &out, &mut rejects).await? {
+        match curate_file(root, extract, key, idx, &dir, f, Some(&out), &mut rejects).await? {
             Ok(n) => accepted += n,
             Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
         }
@@ -367,7 +367,7 @@ async fn curate_file(
     idx: usize,
     dir: &str,
     f: &CheckedFile,
-    out: &str,
+    out: Option<&str>,
     rejects: &mut Vec<RowReject>,
 ) -> Result<std::result::Result<u64, String>> {
     let path = format!("{dir}{}", f.name);
@@ -399,9 +399,18 @@ async fn curate_file(
         Err(e) => return Ok(Err(format!("unreadable {}: {e}", f.name))),
     };
     let schema = curated_schema(extract);
-    let writer_obj = BufWriter::new(root.store(), Path::from(out));
-    let mut writer = AsyncArrowWriter::try_new(writer_obj, schema.clone(), Some(curated_props()))
-        .map_err(|e| Error::encode(out, e))?;
+    let mut writer = match out {
+        Some(out) => Some(
+            AsyncArrowWriter::try_new(
+                BufWriter::new(root.store(), Path::from(out)),
+                schema.clone(),
+                Some(curated_props()),
+            )
+            .map_err(|e| Error::encode(out, e))?,
+        ),
+        None => None,
+    };
+    let out = out.unwrap_or("(check only)");
     let mut next_row: i64 = 1;
     let mut accepted = 0u64;
     while let Some(batch) = stream.next().await {
@@ -434,12 +443,15 @@ async fn curate_file(
             Err(reason) => return Ok(Err(reason)),
         };
         accepted += out_batch.num_rows() as u64;
-        writer
-            .write(&out_batch)
-            .await
-            .map_err(|e| Error::encode(out, e))?;
+        if let Some(w) = writer.as_mut() {
+            w.write(&out_batch)
+                .await
+                .map_err(|e| Error::encode(out, e))?;
+        }
     }
-    writer.close().await.map_err(|e| Error::encode(out, e))?;
+    if let Some(w) = writer {
+        w.close().await.map_err(|e| Error::encode(out, e))?;
+    }
     Ok(Ok(accepted))
 }
 
@@ -924,4 +936,75 @@ async fn write_rejects(
     w.write(&batch).await.map_err(|e| Error::encode(out, e))?;
     w.close().await.map_err(|e| Error::encode(out, e))?;
     Ok(())
+}
+
+/// What `junkrecon check` found in one local file.
+#[derive(Debug, Clone, Serialize)]
+pub struct FileCheck {
+    /// File name.
+    pub file: String,
+    /// Rows in the file.
+    pub rows: u64,
+    /// Why an upload holding this file would be rejected, if it would.
+    pub upload_rejected: Option<String>,
+    /// Row-level rejects it would produce: (row number, reason, column).
+    pub row_rejects: Vec<(i64, String, String)>,
+}
+
+/// Checks a local Parquet file against an extract contract the way ingest
+/// would (schema, values, normalisation), without a manifest and without
+/// writing anything. Registry uniqueness is only checked at ingest.
+pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<FileCheck> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .ok_or_else(|| Error::Root(format!("{}: not a file", path.display())))?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
+    let root = Root::open(&dir.to_string_lossy())?;
+    let mut out = FileCheck {
+        file: name.clone(),
+        rows: 0,
+        upload_rejected: None,
+        row_rejects: vec![],
+    };
+    let Some(meta) = root.head(&name).await? else {
+        out.upload_rejected = Some(format!("{name} does not exist"));
+        return Ok(out);
+    };
+    #[allow(deprecated)]
+    let reader =
+        ParquetObjectReader::new(root.store(), Path::from(name.as_str())).with_file_size(meta.size);
+    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+        Ok(b) => b,
+        Err(e) => {
+            out.upload_rejected = Some(format!("unreadable {name}: not valid Parquet ({e})"));
+            return Ok(out);
+        }
+    };
+    out.rows = builder.metadata().file_metadata().num_rows() as u64;
+    if let Err(e) = extract.contract().check(builder.schema()) {
+        out.upload_rejected = Some(format!("{name}: {e}"));
+        return Ok(out);
+    }
+    let key = UploadKey {
+        extract: extract.to_string(),
+        source: "CHECK".into(),
+        as_of: "1970-01-01".into(),
+    };
+    let f = CheckedFile {
+        name: name.clone(),
+        size: meta.size,
+    };
+    let mut rejects = vec![];
+    if let Err(reason) = curate_file(&root, extract, &key, 0, "", &f, None, &mut rejects).await? {
+        out.upload_rejected = Some(reason);
+    }
+    out.row_rejects = rejects
+        .into_iter()
+        .map(|r| (r.row_number, r.reason.to_string(), r.column.to_string()))
+        .collect();
+    Ok(out)
 }

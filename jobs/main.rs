@@ -57,6 +57,24 @@ enum Command {
         #[arg(long)]
         faults: bool,
     },
+    /// Show the upload ledger (accepted/rejected and why) and the latest runs.
+    Status {
+        /// Store root.
+        #[arg(long)]
+        data: String,
+        /// Only uploads and runs up to this date.
+        #[arg(long = "as-of")]
+        as_of: Option<String>,
+    },
+    /// Check Parquet files against an extract contract before uploading them.
+    Check {
+        /// identity, subscribers or accounts.
+        #[arg(long)]
+        extract: String,
+        /// Local Parquet files.
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+    },
     /// Generate a small country into a local folder and run two nights.
     Demo {
         /// Folder for the demo data (emptied if it holds an earlier demo).
@@ -160,10 +178,52 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Status { data, as_of } => {
+            let root = Root::open(&data)?;
+            print!(
+                "{}",
+                junkrecon::run::status_text(&root, as_of.as_deref()).await?
+            );
+            Ok(())
+        }
+        Command::Check { extract, files } => check(&extract, &files).await,
         Command::Demo { dir, persons } => {
             let text = junkrecon::demo::demo(&dir, persons).await?;
             print!("{text}");
             Ok(())
         }
     }
+}
+
+/// `junkrecon check`: exit status 1 when any file would reject its upload.
+async fn check(extract: &str, files: &[PathBuf]) -> anyhow::Result<()> {
+    let kind = junkrecon::schema::Extract::parse(extract).ok_or_else(|| {
+        anyhow::anyhow!("--extract {extract:?}: expected identity, subscribers or accounts")
+    })?;
+    let mut failed = false;
+    for f in files {
+        let c = junkrecon::ingest::check_local(f, kind).await?;
+        match &c.upload_rejected {
+            Some(reason) => {
+                failed = true;
+                println!("{}: REJECTED: {reason}", f.display());
+            }
+            None => println!(
+                "{}: ok, {} rows, {} row-level rejects",
+                f.display(),
+                c.rows,
+                c.row_rejects.len()
+            ),
+        }
+        for (row, reason, column) in c.row_rejects.iter().take(20) {
+            println!("  row {row}: {reason} (column {column})");
+        }
+        if c.row_rejects.len() > 20 {
+            println!("  ... and {} more", c.row_rejects.len() - 20);
+        }
+    }
+    if failed {
+        anyhow::bail!("some files would be rejected");
+    }
+    Ok(())
 }

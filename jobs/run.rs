@@ -287,3 +287,101 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
     }
     out
 }
+
+/// A plain-text view of the ledger (every upload decision in use) and the
+/// latest runs, for `junkrecon status`. Dates after `as_of` are left out when given.
+pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
+    let mut rows = vec![];
+    for extract in Extract::ALL {
+        for l in catalog::all_ledgers(root, extract).await? {
+            if as_of.is_some_and(|d| l.key.as_of.as_str() > d) {
+                continue;
+            }
+            let Some(last) = l.decisions.last() else {
+                continue;
+            };
+            let in_use = match (l.accepted(), last.status.as_str()) {
+                (Some(_), "rejected") => " (earlier version in use)",
+                _ => "",
+            };
+            rows.push([
+                l.key.extract.clone(),
+                l.key.source.clone(),
+                l.key.as_of.clone(),
+                format!("{}{in_use}", last.status),
+                last.rows_accepted.to_string(),
+                last.rows_rejected.to_string(),
+                last.reason.clone(),
+            ]);
+        }
+    }
+    let mut out = String::from("Uploads (catalog/uploads/):\n");
+    out.push_str(&table(
+        &[
+            "extract",
+            "source",
+            "as_of",
+            "status",
+            "rows",
+            "rows rejected",
+            "reason",
+        ],
+        &rows,
+    ));
+    let mut runs = vec![];
+    for meta in root.list("runs/").await? {
+        let body = root.get(meta.location.as_ref()).await?;
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Invalid {
+            what: meta.location.to_string(),
+            message: e.to_string(),
+        })?;
+        if as_of.is_some_and(|d| v["as_of"].as_str().unwrap_or("") > d) {
+            continue;
+        }
+        let secs: f64 = v["stages"]
+            .as_array()
+            .map(|s| s.iter().filter_map(|x| x["seconds"].as_f64()).sum())
+            .unwrap_or(0.0);
+        runs.push([
+            v["started_at"].as_str().unwrap_or("").to_string(),
+            v["run_id"].as_str().unwrap_or("").to_string(),
+            v["as_of"].as_str().unwrap_or("").to_string(),
+            v["status"].as_str().unwrap_or("").to_string(),
+            format!("{secs:.1}s"),
+            v["error"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    runs.sort();
+    let recent: Vec<[String; 6]> = runs.into_iter().rev().take(10).collect();
+    out.push_str("\nLatest runs (runs/):\n");
+    out.push_str(&table(
+        &["started", "run", "as_of", "status", "took", "error"],
+        &recent,
+    ));
+    Ok(out)
+}
+
+/// Left-aligned plain-text table.
+fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let fmt = |cells: Vec<&str>| {
+        let mut line = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        line.truncate(line.trim_end().len());
+        line + "\n"
+    };
+    let mut out = fmt(header.to_vec());
+    for r in rows {
+        out.push_str(&fmt(r.iter().map(String::as_str).collect()));
+    }
+    out
+}

@@ -395,3 +395,40 @@ async fn no_identity_snapshot_means_no_run() {
         .join(format!("metrics/date={D1}/_PUBLISHED.json"))
         .exists());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_can_check_files_before_uploading() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("good.parquet");
+    let rows = subscribers(&[
+        Sub::ok("0912000001", &P1),
+        Sub {
+            msisdn: Some("12"),
+            ..Sub::ok("x", &P1)
+        },
+        Sub {
+            status: Some("gone"),
+            ..Sub::ok("0912000003", &P1)
+        },
+    ]);
+    std::fs::write(&good, crate::common::parquet_bytes(&rows)).unwrap();
+    let c = junkrecon::ingest::check_local(&good, junkrecon::schema::Extract::Subscribers)
+        .await
+        .unwrap();
+    assert_eq!(c.upload_rejected, None);
+    assert_eq!(c.rows, 3);
+    assert_eq!(
+        c.row_rejects,
+        vec![
+            (2, "INVALID_MSISDN".to_string(), "msisdn".to_string()),
+            (3, "INVALID_VALUE".to_string(), "status".to_string())
+        ]
+    );
+    let c = junkrecon::ingest::check_local(&good, junkrecon::schema::Extract::Accounts)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.upload_rejected.as_deref(),
+        Some("good.parquet: missing column account_number")
+    );
+}
