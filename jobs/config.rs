@@ -22,6 +22,37 @@ pub struct Config {
     pub target_partitions: usize,
     /// Rows per batch inside the engine.
     pub batch_size: usize,
+    /// S3-compatible store settings (credentials come from the environment).
+    pub s3: S3Settings,
+}
+
+/// Settings of an `s3://` root. Secrets are never read from here: the access
+/// key and secret come from `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3Settings {
+    /// Endpoint URL (e.g. `http://127.0.0.1:5000`); empty = `AWS_ENDPOINT_URL` or AWS itself.
+    pub endpoint: String,
+    /// Region; empty = `AWS_REGION` or `us-east-1`.
+    pub region: String,
+    /// Allow plain HTTP (a local server); `AWS_ALLOW_HTTP=true` also does.
+    pub allow_http: bool,
+    /// Retries of a transient failure (timeouts, 5xx, throttling), with backoff and jitter.
+    pub max_retries: usize,
+    /// Give up retrying one request after this many seconds.
+    pub retry_timeout_secs: u64,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        S3Settings {
+            endpoint: String::new(),
+            region: String::new(),
+            allow_http: false,
+            max_retries: 10,
+            retry_timeout_secs: 180,
+        }
+    }
 }
 
 impl Default for Config {
@@ -33,6 +64,7 @@ impl Default for Config {
             spill_dir: String::new(),
             target_partitions: 0,
             batch_size: 8192,
+            s3: S3Settings::default(),
         }
     }
 }

@@ -133,7 +133,8 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             let root_spec = data.or(cfg.root.clone()).ok_or_else(|| {
                 anyhow::anyhow!("no store root: pass --data or set root in the config")
             })?;
-            let root = Root::open(&root_spec)?;
+            let root = Root::open_with(&root_spec, &cfg.s3)?;
+            root.probe().await?;
             let record = junkrecon::run::run(&root, &as_of, &cfg).await?;
             print!("{}", junkrecon::run::summary_table(&record.summary));
             println!(

@@ -149,9 +149,13 @@ async fn write_query(
     root: &Root,
     df: DataFrame,
     file: &str,
-    parquet_key: &str,
-    csv_key: Option<&str>,
+    parquet_path: &str,
+    csv_path: Option<&str>,
+    stage: &str,
 ) -> Result<Vec<PublishedFile>> {
+    let parquet_key = &format!("{stage}{parquet_path}");
+    let csv_key = csv_path.map(|p| format!("{stage}{p}"));
+    let csv_key = csv_key.as_deref();
     let full: SchemaRef = Arc::new(df.schema().as_arrow().clone());
     let pq_idx: Vec<usize> = (0..full.fields().len())
         .filter(|&i| full.field(i).name() != "reasons_csv")
@@ -210,6 +214,9 @@ async fn write_query(
     if let (Some(w), Some(k)) = (csv.lock().await.take(), csv_key) {
         out.push(w.finish(k).await?);
     }
+    for f in &mut out {
+        f.path = f.path.strip_prefix(stage).unwrap_or(&f.path).to_string();
+    }
     Ok(out)
 }
 
@@ -260,12 +267,14 @@ fn csv_bytes(
     Ok(Bytes::from(buf))
 }
 
-/// Writes every source's report and the rejects report for `date`.
+/// Writes every source's report and the rejects report for `date` under the
+/// run's staging prefix; the entries name the contract paths.
 pub async fn write_reports(
     ctx: &SessionContext,
     root: &Root,
     inputs: &Inputs,
     date: &str,
+    stage: &str,
 ) -> Result<Vec<PublishedFile>> {
     let mut files = vec![];
     let kinds = [
@@ -282,13 +291,13 @@ pub async fn write_reports(
             let df = reconcile::query(ctx, file, &reconcile::render(file, text, &p)?).await?;
             let pq = report_key(extract, &c.source, date);
             let csv = pq.replace("flags.parquet", "flags.csv");
-            files.extend(write_query(root, df, file, &pq, Some(&csv)).await?);
+            files.extend(write_query(root, df, file, &pq, Some(&csv), stage).await?);
         }
     }
     let (file, text) = sql::REPORT_REJECTS;
     let df = reconcile::query(ctx, file, text).await?;
     let key = format!("reports/rejects/date={date}/rejects.parquet");
-    files.extend(write_query(root, df, file, &key, None).await?);
+    files.extend(write_query(root, df, file, &key, None, stage).await?);
     Ok(files)
 }
 
@@ -402,9 +411,9 @@ pub struct History {
 /// Finds, for every source used, its previous and first published reports before `date`.
 pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History> {
     let mut pubs = vec![];
-    for d in published_dates(root).await? {
+    for d in committed_dates(root).await? {
         if d.as_str() < date {
-            if let Some(p) = read_published(root, &d).await? {
+            if let Some(p) = read_current(root, &d).await? {
                 pubs.push(p);
             }
         }
@@ -424,7 +433,10 @@ pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History
             .iter()
             .filter_map(|p| {
                 let k = report_key(extract, &c.source, &p.as_of);
-                p.files.iter().any(|f| f.path == k).then_some(k)
+                p.files
+                    .iter()
+                    .any(|f| f.path == k)
+                    .then(|| format!("{}{k}", stage_prefix(&p.as_of, &p.run_id)))
             })
             .collect();
         match (holding.first(), holding.last()) {
@@ -552,40 +564,41 @@ async fn put_json(root: &Root, key: &str, value: &impl Serialize) -> Result<Publ
     Ok(f)
 }
 
-/// Takes down the current publication of `date` before its files are
-/// replaced: from here until [`commit`] the night reads as "not published".
-pub async fn begin(root: &Root, date: &str) -> Result<Option<Published>> {
-    let old = read_published(root, date).await?;
-    root.delete(&published_key(date)).await?;
-    Ok(old)
+/// Staging prefix of one run's publication: written whole, never changed.
+pub fn stage_prefix(date: &str, run_id: &str) -> String {
+    format!("publications/date={date}/run={run_id}/")
 }
 
-/// Writes the metrics, removes files of the old publication that are not in
-/// the new one, and writes `_PUBLISHED.json` last.
+fn pointer_key(date: &str) -> String {
+    format!("publications/date={date}/CURRENT.json")
+}
+
+/// The pointer that commits a night for every internal reader.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+struct Pointer {
+    run_id: String,
+}
+
+/// Commits a night: writes the metrics and the run's own `_PUBLISHED.json`
+/// under its staging prefix, swings the date's pointer to the run (the commit
+/// point), then mirrors the files to the contract's paths with
+/// `metrics/date=D/_PUBLISHED.json` written last.
 pub async fn commit(
     root: &Root,
     date: &str,
     run_id: &str,
-    old: Option<Published>,
     mut files: Vec<PublishedFile>,
     carriers: &[SourceMetrics],
     banks: &[SourceMetrics],
 ) -> Result<Published> {
-    files.push(
-        put_json(
-            root,
-            &format!("metrics/date={date}/carriers.json"),
-            &carriers,
-        )
-        .await?,
-    );
-    files.push(put_json(root, &format!("metrics/date={date}/banks.json"), &banks).await?);
-    files.sort_by(|a, b| a.path.cmp(&b.path));
-    for stale in old.iter().flat_map(|o| &o.files) {
-        if !files.iter().any(|f| f.path == stale.path) {
-            root.delete(&stale.path).await?;
-        }
+    let stage = stage_prefix(date, run_id);
+    for (name, value) in [("carriers", carriers), ("banks", banks)] {
+        let path = format!("metrics/date={date}/{name}.json");
+        let mut f = put_json(root, &format!("{stage}{path}"), &value).await?;
+        f.path = path;
+        files.push(f);
     }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
     let published = Published {
         as_of: date.to_string(),
         run_id: run_id.to_string(),
@@ -593,8 +606,90 @@ pub async fn commit(
         published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         files,
     };
-    put_json(root, &published_key(date), &published).await?;
+    put_json(root, &format!("{stage}_PUBLISHED.json"), &published).await?;
+    let pointer = serde_json::to_vec(&Pointer {
+        run_id: run_id.to_string(),
+    })
+    .map_err(|e| Error::encode("pointer", e))?;
+    root.put_pointer(&pointer_key(date), pointer).await?;
+    mirror(root, &published).await?;
     Ok(published)
+}
+
+/// The committed publication of a date, read through its pointer (`None`: not published).
+pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> {
+    let Some(b) = root.get_opt(&pointer_key(date)).await? else {
+        return Ok(None);
+    };
+    let p: Pointer = serde_json::from_slice(&b).map_err(|e| Error::Invalid {
+        what: pointer_key(date),
+        message: e.to_string(),
+    })?;
+    let k = format!("{}_PUBLISHED.json", stage_prefix(date, &p.run_id));
+    let b = root.get(&k).await?;
+    serde_json::from_slice(&b)
+        .map(Some)
+        .map_err(|e| Error::Invalid {
+            what: k,
+            message: e.to_string(),
+        })
+}
+
+/// Dates with a committed publication, ascending.
+pub async fn committed_dates(root: &Root) -> Result<Vec<String>> {
+    let mut out = vec![];
+    for d in root.list_dirs("publications").await? {
+        if let Some(date) = d.strip_prefix("date=") {
+            if root.head(&pointer_key(date)).await?.is_some() {
+                out.push(date.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Copies a committed publication to the contract's paths: the old marker is
+/// removed first (readers see "not published", never a mix), files no longer
+/// published are removed, the marker is written last, and older staged runs
+/// of the date are deleted. Safe to repeat after a crash.
+pub async fn mirror(root: &Root, published: &Published) -> Result<()> {
+    let date = &published.as_of;
+    let stage = stage_prefix(date, &published.run_id);
+    let old = read_published(root, date).await?;
+    root.delete(&published_key(date)).await?;
+    for f in &published.files {
+        root.copy(&format!("{stage}{}", f.path), &f.path).await?;
+    }
+    for stale in old.iter().flat_map(|o| &o.files) {
+        if !published.files.iter().any(|f| f.path == stale.path) {
+            root.delete(&stale.path).await?;
+        }
+    }
+    put_json(root, &published_key(date), published).await?;
+    for run in root.list_dirs(&format!("publications/date={date}")).await? {
+        if run != format!("run={}", published.run_id) {
+            root.delete_prefix(&format!("publications/date={date}/{run}/"))
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Completes any committed night whose contract copy is missing or stale
+/// (a publisher that died between the pointer and the marker).
+pub async fn repair(root: &Root) -> Result<Vec<String>> {
+    let mut repaired = vec![];
+    for date in committed_dates(root).await? {
+        let Some(current) = read_current(root, &date).await? else {
+            continue;
+        };
+        let marker = read_published(root, &date).await?;
+        if marker.as_ref().map(|m| &m.run_id) != Some(&current.run_id) {
+            mirror(root, &current).await?;
+            repaired.push(date);
+        }
+    }
+    Ok(repaired)
 }
 
 #[cfg(test)]

@@ -138,6 +138,10 @@ async fn run_stages(
     work: &str,
     record: &mut RunRecord,
 ) -> Result<()> {
+    let repaired = publish::repair(root).await?;
+    if !repaired.is_empty() {
+        info!(dates = ?repaired, "completed publications interrupted earlier");
+    }
     let t = Instant::now();
     record.ingest = ingest::ingest(root, run_id).await?;
     record.stages.push(stage("ingest", t));
@@ -155,10 +159,10 @@ async fn run_stages(
     record.stages.push(stage("reconcile", t));
 
     let t = Instant::now();
-    let old = publish::begin(root, date).await?;
-    let files = publish::write_reports(&ctx, root, &inputs, date).await?;
+    let staging = publish::stage_prefix(date, run_id);
+    let files = publish::write_reports(&ctx, root, &inputs, date, &staging).await?;
     let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date).await?;
-    let published = publish::commit(root, date, run_id, old, files, &carriers, &banks).await?;
+    let published = publish::commit(root, date, run_id, files, &carriers, &banks).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
     record.summary = summary(root, date, &carriers, &banks).await?;

@@ -12,7 +12,9 @@ use futures::TryStreamExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path;
 use object_store::prefix::PrefixStore;
-use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    ObjectMeta, ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload, UpdateVersion,
+};
 use parquet::arrow::async_writer::AsyncFileWriter;
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
@@ -35,8 +37,13 @@ impl Root {
     /// Opens a root given as a plain path, a `file://` URL or an `s3://bucket/prefix` URL.
     /// A local root must be an existing directory.
     pub fn open(spec: &str) -> Result<Root> {
+        Self::open_with(spec, &crate::config::S3Settings::default())
+    }
+
+    /// Like [`Root::open`], with the S3 settings of the configuration.
+    pub fn open_with(spec: &str, s3: &crate::config::S3Settings) -> Result<Root> {
         if spec.starts_with("s3://") {
-            return Self::open_s3(spec);
+            return Self::open_s3(spec, s3);
         }
         let path = if spec.starts_with("file://") {
             Url::parse(spec)
@@ -63,14 +70,30 @@ impl Root {
         })
     }
 
-    fn open_s3(spec: &str) -> Result<Root> {
+    fn open_s3(spec: &str, cfg: &crate::config::S3Settings) -> Result<Root> {
         let url = Url::parse(spec).map_err(|e| Error::Root(format!("{spec}: {e}")))?;
         let bucket = url
             .host_str()
             .ok_or_else(|| Error::Root(format!("{spec}: no bucket")))?
             .to_string();
-        let s3 = object_store::aws::AmazonS3Builder::from_env()
+        let retry = object_store::RetryConfig {
+            max_retries: cfg.max_retries,
+            retry_timeout: std::time::Duration::from_secs(cfg.retry_timeout_secs),
+            ..Default::default()
+        };
+        let mut b = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
+            .with_retry(retry);
+        if !cfg.endpoint.is_empty() {
+            b = b.with_endpoint(&cfg.endpoint);
+        }
+        if !cfg.region.is_empty() {
+            b = b.with_region(&cfg.region);
+        }
+        if cfg.allow_http {
+            b = b.with_allow_http(true);
+        }
+        let s3 = b
             .build()
             .map_err(|e| Error::Root(format!("s3 bucket {bucket}: {e}")))?;
         let prefix = url.path().trim_matches('/').to_string();
@@ -83,6 +106,23 @@ impl Root {
             store,
             display: format!("s3://{bucket}/{prefix}"),
         })
+    }
+
+    /// Checks that the root can be listed, so a wrong bucket, endpoint or
+    /// credentials give one line naming the root instead of a failure mid-run.
+    pub async fn probe(&self) -> Result<()> {
+        let p = Path::from("landing");
+        self.store
+            .list_with_delimiter(Some(&p))
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                Error::Root(format!(
+                    "{}: cannot list landing/: {}",
+                    self.display,
+                    first_line(&e.to_string())
+                ))
+            })
     }
 
     /// Wraps an existing store (tests, other backends).
@@ -139,6 +179,52 @@ impl Root {
             .await
             .map_err(|e| store_err("put", key, e))?;
         Ok(())
+    }
+
+    /// Copies an object inside the store (server-side where the store can).
+    pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
+        refuse_landing(to)?;
+        self.store
+            .copy(&Path::from(from), &Path::from(to))
+            .await
+            .map_err(|e| store_err("copy", from, e))
+    }
+
+    /// Writes a small pointer object with a conditional put: create when absent,
+    /// compare-and-swap on the current version when the store supports it
+    /// (S3), plain overwrite where it does not (local files, whose writes are
+    /// atomic renames). A concurrent writer makes this fail instead of both winning.
+    pub async fn put_pointer(&self, key: &str, data: Vec<u8>) -> Result<()> {
+        refuse_landing(key)?;
+        let path = Path::from(key);
+        let payload = PutPayload::from(data);
+        let create = PutOptions::from(PutMode::Create);
+        match self.store.put_opts(&path, payload.clone(), create).await {
+            Ok(_) => return Ok(()),
+            Err(object_store::Error::AlreadyExists { .. }) => {}
+            Err(e) => return Err(store_err("put", key, e)),
+        }
+        let meta = self
+            .store
+            .head(&path)
+            .await
+            .map_err(|e| store_err("head", key, e))?;
+        let version = UpdateVersion {
+            e_tag: meta.e_tag,
+            version: meta.version,
+        };
+        let update = PutOptions::from(PutMode::Update(version));
+        match self.store.put_opts(&path, payload.clone(), update).await {
+            Ok(_) => Ok(()),
+            Err(object_store::Error::NotImplemented { .. }) => {
+                self.store
+                    .put(&path, payload)
+                    .await
+                    .map_err(|e| store_err("put", key, e))?;
+                Ok(())
+            }
+            Err(e) => Err(store_err("put", key, e)),
+        }
     }
 
     /// Deletes an object; a missing object is not an error.
@@ -258,6 +344,10 @@ impl AsyncFileWriter for HashingWriter {
     fn complete(&mut self) -> BoxFuture<'_, parquet::errors::Result<()>> {
         async { Ok(()) }.boxed()
     }
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or(s)
 }
 
 fn refuse_landing(key: &str) -> Result<()> {

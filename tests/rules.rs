@@ -123,6 +123,31 @@ fn aaa() -> Vec<Sub<'static>> {
             id_type: Some("CMT"),
             ..ok("84912000022", &P1)
         },
+        // province boundaries and century digits
+        Sub {
+            id_number: Some("000090000001"),
+            ..ok("84912000030", &P1)
+        },
+        Sub {
+            id_number: Some("097090000001"),
+            ..ok("84912000031", &P1)
+        },
+        Sub {
+            id_number: Some("001390000001"),
+            ..ok("84912000032", &P1)
+        },
+        Sub {
+            id_number: Some("096126999999"),
+            ..ok("84912000033", &P1)
+        },
+        Sub {
+            id_number: Some("0010900000012"),
+            ..ok("84912000034", &P1)
+        },
+        Sub {
+            id_number: Some("00109000000\u{ff11}"),
+            ..ok("84912000035", &P1)
+        },
         // row-level rejects
         Sub {
             msisdn: Some("0912 00"),
@@ -296,6 +321,12 @@ async fn every_reason_code_at_its_edges() {
             ("84912000018", &["DOB_MISMATCH", "NAME_MISMATCH"]),
             ("84912000020", &["DUPLICATE_MSISDN"]),
             ("84912000022", &["MALFORMED_ID"]),
+            ("84912000030", &["MALFORMED_ID"]),
+            ("84912000031", &["MALFORMED_ID"]),
+            ("84912000032", &["MALFORMED_ID"]),
+            ("84912000033", &["ID_NOT_FOUND"]),
+            ("84912000034", &["MALFORMED_ID"]),
+            ("84912000035", &["MALFORMED_ID"]),
             // P4's 12 lines ranked by activated_on, carrier, msisdn: BBB's five 2020
             // lines first, then the 2021 lines AAA 01..06 and BBB 07.
             ("84913000006", &["OVER_LIMIT"]),
@@ -332,10 +363,11 @@ async fn every_reason_code_at_its_edges() {
     assert_eq!(a["rows_rejected"], 5);
     assert_eq!(a["total"], aaa().len() as u64 - 5);
     assert_eq!(a["out_of_scope"], 2);
-    assert_eq!(a["flagged"], 18);
-    assert_eq!(a["flags_by_reason"]["MALFORMED_ID"], 7);
+    assert_eq!(a["flagged"], 24);
+    assert_eq!(a["flags_by_reason"]["MALFORMED_ID"], 12);
+    assert_eq!(a["flags_by_reason"]["ID_NOT_FOUND"], 3);
     assert_eq!(a["flags_by_reason"]["OVER_LIMIT"], 1);
-    assert_eq!(a["clean"], a["total"].as_u64().unwrap() - 2 - 17);
+    assert_eq!(a["clean"], a["total"].as_u64().unwrap() - 2 - 23);
     let banks = t.metrics("banks", D);
     assert_eq!(banks["BNK"]["rows_rejected"], 3);
     assert_eq!(

@@ -1,0 +1,132 @@
+#!/usr/bin/env python3
+"""junkrecon benchmark: generated countries of 1M and 10M persons (cached),
+the full nightly run (ingest + reconcile + publish) for day 1 and day 2, a
+re-run of day 2 (nothing changed), with and without a memory limit, and the
+same work done by DuckDB over the same Parquet files (ops/bench/duckdb_night.py).
+Prints a Markdown report (ops/bench/RESULTS.md holds the last one).
+
+    ops/bench/run.sh                      # installs duckdb, builds, runs 1M and 10M
+    ops/bench/bench.py --sizes 1000000    # just one size (binary must be built)
+
+Peak RSS is the child's own maximum resident set (wait4), wall time is
+measured around the process; junkrecon's per-stage times come from its run record.
+"""
+import argparse, glob, json, os, platform, shutil, subprocess, sys, time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(os.path.dirname(HERE))
+BIN = os.path.join(REPO, "target", "release", "junkrecon")
+D1, D2 = "2026-11-20", "2026-11-21"
+
+
+def measure(cmd, env=None):
+    import tempfile
+    with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
+        t = time.time()
+        p = subprocess.Popen(cmd, stdout=so, stderr=se, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        so.seek(0)
+        se.seek(0)
+        out, err = so.read().decode(), se.read().decode()
+    if status != 0:
+        sys.exit(f"failed ({status}): {' '.join(cmd)}\n{err[-3000:]}")
+    return time.time() - t, usage.ru_maxrss / 1024.0, out
+
+
+def generate(cache, n):
+    src = os.path.join(cache, f"p{n}")
+    done = os.path.join(src, ".complete")
+    if not os.path.exists(done):
+        shutil.rmtree(src, ignore_errors=True)
+        os.makedirs(src)
+        secs, rss, _ = measure([BIN, "generate", "--out", src, "--persons", str(n), "--days", "2", "--seed", "1"])
+        json.dump({"seconds": secs, "peak_rss_mb": rss}, open(done, "w"))
+    return src, json.load(open(done))
+
+
+def fresh_root(cache, n, label, src):
+    root = os.path.join(cache, f"p{n}-{label}")
+    shutil.rmtree(root, ignore_errors=True)
+    os.makedirs(root)
+    os.symlink(os.path.join(src, "landing"), os.path.join(root, "landing"))
+    return root
+
+
+def junkrecon_night(root, date, config):
+    cmd = [BIN, "run", "--data", root, "--as-of", date] + (["--config", config] if config else [])
+    secs, rss, _ = measure(cmd)
+    rec = sorted(glob.glob(os.path.join(root, "runs", f"date={date}", "*.json")), key=os.path.getmtime)[-1]
+    rec = json.load(open(rec))
+    stages = {s["stage"]: s["seconds"] for s in rec["stages"]}
+    counts = {}
+    for kind, f in (("subscribers", "carriers"), ("accounts", "banks")):
+        metrics = json.load(open(os.path.join(root, "metrics", f"date={date}", f + ".json")))
+        c = {"flagged": sum(m["flagged"] for m in metrics)}
+        for m in metrics:
+            for r, v in m["flags_by_reason"].items():
+                c[r] = c.get(r, 0) + v
+        counts[kind] = c
+    rows = sum(m["total"] + m["rows_rejected"] for f in ("carriers", "banks") for m in json.load(open(os.path.join(root, "metrics", f"date={date}", f + ".json"))))
+    return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows}
+
+
+def duckdb_night(src, date, out, limit_mb):
+    cmd = [sys.executable, os.path.join(HERE, "duckdb_night.py"), src, date, out, "--threads", str(os.cpu_count())]
+    if limit_mb:
+        cmd += ["--memory-limit-mb", str(limit_mb)]
+    shutil.rmtree(out, ignore_errors=True)
+    secs, rss, text = measure(cmd)
+    r = json.loads(text.strip().splitlines()[-1])
+    r.update({"wall_s": secs, "peak_rss_mb": rss})
+    return r
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--sizes", default="1000000,10000000")
+    ap.add_argument("--cache", default=os.environ.get("JUNKRECON_BENCH_DIR", "/tmp/junkrecon-bench"))
+    ap.add_argument("--limit-mb", type=int, default=4096)
+    ap.add_argument("--skip-duckdb", action="store_true")
+    a = ap.parse_args()
+    os.makedirs(a.cache, exist_ok=True)
+    limit_cfg = os.path.join(a.cache, "limit.toml")
+    open(limit_cfg, "w").write(f"memory_limit_mb = {a.limit_mb}\nspill_dir = \"{a.cache}/spill\"\n")
+    os.makedirs(os.path.join(a.cache, "spill"), exist_ok=True)
+    lines = ["# junkrecon benchmark results", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
+             f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM, {platform.platform()}.",
+             f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Reproduce: `ops/bench/run.sh`.", ""]
+    for n in [int(x) for x in a.sizes.split(",")]:
+        src, gen = generate(a.cache, n)
+        lines += [f"## {n:,} persons", "", f"Generation (2 days): {gen['seconds']:.1f} s, peak RSS {gen['peak_rss_mb']:.0f} MiB.", ""]
+        results = {}
+        for label, cfg in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg)):
+            root = fresh_root(a.cache, n, label.split()[0], src)
+            results[label] = {
+                "day 1": junkrecon_night(root, D1, cfg),
+                "day 2": junkrecon_night(root, D2, cfg),
+                "day 2 again (no change)": junkrecon_night(root, D2, cfg),
+            }
+        lines += ["| junkrecon night | memory | rows | ingest s | reconcile s | publish s | total wall s | rows/s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
+        for label, nights in results.items():
+            for night, r in nights.items():
+                s = r["stages"]
+                lines.append(f"| {night} | {label} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} |")
+        lines.append("")
+        if not a.skip_duckdb:
+            lines += ["| DuckDB night | memory | ingest s | reconcile+publish s | total wall s | peak RSS MiB | junkrecon/DuckDB (wall) | same flag counts |", "|---|---|---|---|---|---|---|---|"]
+            for label, limit in (("unbounded", None), (f"limit {a.limit_mb} MiB", a.limit_mb)):
+                for night, date in (("day 1", D1), ("day 2", D2)):
+                    d = duckdb_night(src, date, os.path.join(a.cache, f"duck-p{n}"), limit)
+                    j = results[label][night]
+                    same = d["counts"] == j["counts"]
+                    lines.append(f"| {night} | {label} | {d['ingest_s']:.1f} | {d['reconcile_publish_s']:.1f} | {d['wall_s']:.1f} | {d['peak_rss_mb']:.0f} | {j['wall_s'] / d['wall_s']:.2f} | {'yes' if same else 'NO: ' + json.dumps(d['counts']) + ' vs ' + json.dumps(j['counts'])} |")
+            lines.append("")
+        print("\n".join(lines), flush=True)
+    text = "\n".join(lines) + "\n"
+    open(os.path.join(a.cache, "RESULTS.md"), "w").write(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
