@@ -278,7 +278,7 @@ async fn validate_and_curate(
     let mut rejects = vec![];
     let mut accepted = 0u64;
     for (idx, f) in checked.iter().enumerate() {
-        let out = format!("{curated}part-{idx:05}.parquet");
+        let out = format!("{curated}data/part-{idx:05}.parquet");
         match curate_file(root, extract, key, idx, &dir, f, Some(&out), &mut rejects).await? {
             Ok(n) => accepted += n,
             Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
@@ -289,7 +289,13 @@ async fn validate_and_curate(
             return Ok(Verdict::rejected(reason, rows_in));
         }
     }
-    write_rejects(root, key, &format!("{curated}rejects.parquet"), &rejects).await?;
+    write_rejects(
+        root,
+        key,
+        &format!("{curated}rejects/rejects.parquet"),
+        &rejects,
+    )
+    .await?;
     Ok(Verdict {
         reason: None,
         rows_in,
@@ -847,9 +853,7 @@ async fn identity_duplicates(
     files: &[CheckedFile],
 ) -> Result<Option<String>> {
     let ctx = crate::reconcile::session(root, &crate::config::Config::default())?;
-    let parts: Vec<String> = (0..files.len())
-        .map(|i| format!("{curated}part-{i:05}.parquet"))
-        .collect();
+    let parts = vec![format!("{curated}data/")];
     crate::reconcile::register_parquet(
         &ctx,
         "identity_upload",

@@ -512,15 +512,46 @@ pub async fn metrics(
             })
             .collect::<Vec<_>>()
     };
-    Ok((
-        build(
-            Extract::Subscribers,
-            &inputs.subscribers,
-            &subs,
-            SUBSCRIBER_REASONS,
-        ),
-        build(Extract::Accounts, &inputs.accounts, &accs, ACCOUNT_REASONS),
-    ))
+    let carriers = build(
+        Extract::Subscribers,
+        &inputs.subscribers,
+        &subs,
+        SUBSCRIBER_REASONS,
+    );
+    let banks = build(Extract::Accounts, &inputs.accounts, &accs, ACCOUNT_REASONS);
+    check_complete(inputs, &carriers, &banks)?;
+    Ok((carriers, banks))
+}
+
+/// Never publish numbers computed over data that was not all read: every
+/// source's row total must equal the rows its accepted extract holds.
+fn check_complete(
+    inputs: &Inputs,
+    carriers: &[SourceMetrics],
+    banks: &[SourceMetrics],
+) -> Result<()> {
+    let pairs = inputs
+        .subscribers
+        .iter()
+        .zip(carriers)
+        .chain(inputs.accounts.iter().zip(banks));
+    let short: Vec<String> = pairs
+        .filter(|(c, m)| c.rows != m.total)
+        .map(|(c, m)| {
+            format!(
+                "{}/{}: {} rows read, {} accepted",
+                c.extract, c.source, m.total, c.rows
+            )
+        })
+        .collect();
+    if short.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::CannotRun(format!(
+            "curated data read incompletely: {}",
+            short.join("; ")
+        )))
+    }
 }
 
 /// Every reason code a carrier's row can carry (contract §5).

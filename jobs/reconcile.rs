@@ -20,7 +20,7 @@ use datafusion::datasource::listing::{
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::FairSpillPool;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{col, lit, DataFrame, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
 use crate::catalog::Chosen;
@@ -128,7 +128,8 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
     Ok(ctx)
 }
 
-/// Registers the given Parquet objects (keys relative to the root) as one table.
+/// Registers the Parquet files under the given folders (keys relative to the
+/// root, ending in `/`) as one table with a declared schema.
 pub async fn register_parquet(
     ctx: &SessionContext,
     name: &str,
@@ -223,30 +224,26 @@ pub fn params(date: &str, cfg: &Config) -> BTreeMap<&'static str, String> {
     ])
 }
 
-async fn curated_parts(root: &Root, chosen: &[Chosen]) -> Result<Vec<String>> {
-    let mut keys = vec![];
-    for c in chosen {
-        for m in root.list(&c.curated).await? {
-            let k = m.location.to_string();
-            if k.rsplit('/').next().is_some_and(|n| n.starts_with("part-")) {
-                keys.push(k);
-            }
-        }
-    }
-    Ok(keys)
+/// The curated folders of the chosen extracts. Tables are registered by
+/// folder (never by single object: object stores list a single key
+/// differently, and a table must never silently come out empty).
+fn curated_dirs(chosen: &[Chosen], sub: &str) -> Vec<String> {
+    chosen
+        .iter()
+        .map(|c| format!("{}{sub}/", c.curated))
+        .collect()
 }
 
 /// Runs steps 10–70 for one date, materialising `resolved`, `subscriber_flags`
 /// and `account_flags` under `work` (a folder of this run, relative to the root).
 pub async fn reconcile(
     ctx: &SessionContext,
-    root: &Root,
     inputs: &Inputs,
     date: &str,
     cfg: &Config,
     work: &str,
 ) -> Result<()> {
-    let identity = curated_parts(root, std::slice::from_ref(&inputs.identity)).await?;
+    let identity = curated_dirs(std::slice::from_ref(&inputs.identity), "data");
     register_parquet(
         ctx,
         "identity",
@@ -254,7 +251,7 @@ pub async fn reconcile(
         curated_schema(Extract::Identity),
     )
     .await?;
-    let subs = curated_parts(root, &inputs.subscribers).await?;
+    let subs = curated_dirs(&inputs.subscribers, "data");
     register_parquet(
         ctx,
         "subscribers",
@@ -262,14 +259,15 @@ pub async fn reconcile(
         curated_schema(Extract::Subscribers),
     )
     .await?;
-    let accs = curated_parts(root, &inputs.accounts).await?;
+    let accs = curated_dirs(&inputs.accounts, "data");
     register_parquet(ctx, "accounts", &accs, curated_schema(Extract::Accounts)).await?;
-    let rejects: Vec<String> = inputs
+    let sources: Vec<Chosen> = inputs
         .subscribers
         .iter()
         .chain(&inputs.accounts)
-        .map(|c| format!("{}rejects.parquet", c.curated))
+        .cloned()
         .collect();
+    let rejects = curated_dirs(&sources, "rejects");
     register_parquet(ctx, "rejects", &rejects, rejects_schema()).await?;
 
     let p = params(date, cfg);
@@ -328,7 +326,9 @@ pub fn keys_schema() -> SchemaRef {
 }
 
 /// Registers `name` as the flagged keys of earlier published reports:
-/// `(extract, source, report key)` per entry.
+/// `(extract, source, report key)` per entry. Each report is read by its
+/// folder (only `.parquet` files: the CSV beside it is skipped) with an
+/// explicit one-column schema.
 pub async fn register_keys(
     ctx: &SessionContext,
     name: &str,
@@ -340,9 +340,25 @@ pub async fn register_keys(
             Extract::Subscribers => "msisdn",
             _ => "account_number",
         };
+        let schema = Arc::new(Schema::new(vec![Field::new(
+            key_col,
+            DataType::Utf8,
+            false,
+        )]));
+        let dir = key
+            .rsplit_once('/')
+            .map(|(d, _)| format!("{d}/"))
+            .unwrap_or_default();
+        let url = ListingTableUrl::parse(Root::datafusion_url(&dir))
+            .map_err(|e| Error::query(name, e))?;
+        let opts =
+            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let cfg = ListingTableConfig::new(url)
+            .with_listing_options(opts)
+            .with_schema(schema);
+        let table = ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))?;
         let df = ctx
-            .read_parquet(Root::datafusion_url(key), ParquetReadOptions::default())
-            .await
+            .read_table(Arc::new(table))
             .and_then(|df| {
                 df.select(vec![
                     lit(extract.as_str()).alias("extract"),

@@ -155,7 +155,7 @@ async fn run_stages(
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
     let ctx = reconcile::session(root, cfg)?;
-    reconcile::reconcile(&ctx, root, &inputs, date, cfg, work).await?;
+    reconcile::reconcile(&ctx, &inputs, date, cfg, work).await?;
     record.stages.push(stage("reconcile", t));
 
     let t = Instant::now();

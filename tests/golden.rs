@@ -1,13 +1,70 @@
 //! The contract's sample: every flag and every metric of both nights equals
 //! `expected.json`, and the rejected uploads are the ones it names.
 
-use crate::common::{sample_dir, Tree};
+use std::collections::BTreeMap;
+
+use crate::common::{sample_dir, walk, Tree};
+
+fn expected() -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(sample_dir().join("expected.json")).unwrap()).unwrap()
+}
+
+/// Every flag and metric of every night of the sample, read from `tree`'s reports.
+pub fn assert_matches_expected(tree: &Tree) {
+    for (date, exp) in expected().as_object().unwrap() {
+        assert_night(tree, date, exp);
+    }
+}
+
+fn assert_night(tree: &Tree, date: &str, exp: &serde_json::Value) {
+    for (extract, kind) in [("subscribers", "carriers"), ("accounts", "banks")] {
+        for (source, flags) in exp[extract].as_object().unwrap() {
+            let want: BTreeMap<String, Vec<String>> =
+                serde_json::from_value(flags.clone()).unwrap();
+            assert_eq!(
+                tree.flags(extract, source, date),
+                want,
+                "{date} {extract} {source}"
+            );
+        }
+        let got = tree.metrics(kind, date);
+        let want = exp["metrics"][kind].as_array().unwrap();
+        assert_eq!(got.len(), want.len(), "{date} {kind}: sources");
+        for m in want {
+            let source = m["source"].as_str().unwrap();
+            assert_eq!(&got[source], m, "{date} {kind} {source}");
+        }
+    }
+}
+
+/// The latest decision of every rejected landing folder: (extract, source, as_of, reason).
+fn rejections(tree: &Tree) -> Vec<(String, String, String, String)> {
+    let mut v = vec![];
+    for e in ["identity", "subscribers", "accounts"] {
+        let dir = tree.path().join("catalog/uploads").join(e);
+        if !dir.exists() {
+            continue;
+        }
+        walk(&dir, &mut |p| {
+            let l: serde_json::Value = serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
+            let last = l["decisions"].as_array().unwrap().last().unwrap().clone();
+            if last["status"] == "rejected" {
+                let s = |k: &str| l[k].as_str().unwrap().to_string();
+                v.push((
+                    s("extract"),
+                    s("source"),
+                    s("as_of"),
+                    last["reason"].as_str().unwrap().to_string(),
+                ));
+            }
+        });
+    }
+    v
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sample_matches_expected_for_both_dates() {
-    let expected: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(sample_dir().join("expected.json")).unwrap())
-            .unwrap();
+    let expected = expected();
     let tree = Tree::sample();
     let landing_before = tree.hashes("landing");
     let mut dates: Vec<&String> = expected.as_object().unwrap().keys().collect();
@@ -15,69 +72,32 @@ async fn sample_matches_expected_for_both_dates() {
     assert_eq!(dates.len(), 2);
     for date in dates {
         let record = tree.run(date).await.unwrap();
+        assert_eq!(record.status, "succeeded");
         let exp = &expected[date];
-        for (extract, kind) in [("subscribers", "carriers"), ("accounts", "banks")] {
-            let sources = exp[extract].as_object().unwrap();
-            for (source, flags) in sources {
-                let got = tree.flags(extract, source, date);
-                let want: std::collections::BTreeMap<String, Vec<String>> =
-                    serde_json::from_value(flags.clone()).unwrap();
-                assert_eq!(got, want, "{date} {extract} {source}");
-            }
-            let got = tree.metrics(kind, date);
-            let want = exp["metrics"][kind].as_array().unwrap();
-            assert_eq!(got.len(), want.len(), "{date} {kind}: sources");
-            for m in want {
-                let source = m["source"].as_str().unwrap();
-                assert_eq!(&got[source], m, "{date} {kind} {source}");
-            }
-        }
+        assert_night(&tree, date, exp);
         // Every rejection the sample names is recorded with its specific reason.
-        let ledger_reasons: Vec<(String, String, String, String)> = ["subscribers", "accounts"]
-            .iter()
-            .flat_map(|e| {
-                let dir = tree.path().join("catalog/uploads").join(e);
-                let mut v = vec![];
-                if dir.exists() {
-                    crate::common::walk(&dir, &mut |p| {
-                        let l: serde_json::Value =
-                            serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap();
-                        let last = l["decisions"].as_array().unwrap().last().unwrap().clone();
-                        if last["status"] == "rejected" {
-                            v.push((
-                                l["extract"].as_str().unwrap().to_string(),
-                                l["source"].as_str().unwrap().to_string(),
-                                l["as_of"].as_str().unwrap().to_string(),
-                                last["reason"].as_str().unwrap().to_string(),
-                            ));
-                        }
-                    });
-                }
-                v
-            })
-            .collect();
+        let got = rejections(&tree);
         let want = exp["rejected"].as_array().unwrap();
-        assert_eq!(ledger_reasons.len(), want.len(), "{ledger_reasons:?}");
+        assert_eq!(got.len(), want.len(), "{got:?}");
         for w in want {
-            let (e, s, d, why) = (
-                w[0].as_str().unwrap(),
-                w[1].as_str().unwrap(),
-                w[2].as_str().unwrap(),
-                w[3].as_str().unwrap(),
-            );
-            let got = ledger_reasons
+            let w: Vec<&str> = w
+                .as_array()
+                .unwrap()
                 .iter()
-                .find(|r| r.0 == e && r.1 == s && r.2 == d)
-                .unwrap_or_else(|| panic!("no rejection recorded for {e}/{s}/{d}"));
-            for word in why.split(' ') {
+                .map(|x| x.as_str().unwrap())
+                .collect();
+            let r = got
+                .iter()
+                .find(|r| r.0 == w[0] && r.1 == w[1] && r.2 == w[2])
+                .unwrap_or_else(|| panic!("no rejection recorded for {w:?}"));
+            for word in w[3].split(' ') {
                 assert!(
-                    got.3.contains(word),
+                    r.3.contains(word),
                     "reason {:?} should mention {word:?}",
-                    got.3
+                    r.3
                 );
             }
         }
-        assert_eq!(record.status, "succeeded");
     }
     assert_eq!(
         tree.hashes("landing"),

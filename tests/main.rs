@@ -6,4 +6,6 @@ mod common;
 mod generated;
 mod golden;
 mod idempotence;
+mod publication;
 mod rules;
+mod s3;

@@ -1,0 +1,206 @@
+//! Atomic publication: a publisher that dies between objects leaves the
+//! previous publication fully readable, and the next run completes the night.
+//! Also: no run modifies or deletes anything under `landing/`.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures::stream::BoxStream;
+use object_store::path::Path;
+use object_store::{
+    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
+    PutMultipartOptions, PutOptions, PutPayload, PutResult,
+};
+
+use crate::common::Tree;
+use junkrecon::store::Root;
+
+/// A store that fails every write after `budget` writes, as if the process died.
+#[derive(Debug)]
+struct DiesAfter {
+    inner: Arc<dyn ObjectStore>,
+    budget: AtomicUsize,
+    /// Only writes under this prefix count (and fail).
+    prefix: String,
+}
+
+impl fmt::Display for DiesAfter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DiesAfter({})", self.inner)
+    }
+}
+
+impl DiesAfter {
+    fn spend(&self, location: &Path) -> object_store::Result<()> {
+        if !location.as_ref().starts_with(&self.prefix) {
+            return Ok(());
+        }
+        let left = self.budget.load(Ordering::SeqCst);
+        if left == 0 {
+            return Err(object_store::Error::Generic {
+                store: "DiesAfter",
+                source: "process killed".into(),
+            });
+        }
+        self.budget.store(left - 1, Ordering::SeqCst);
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ObjectStore for DiesAfter {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.spend(location)?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.spend(location)?;
+        self.inner.put_multipart_opts(location, opts).await
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        self.inner.delete_stream(locations)
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        self.inner.list(prefix)
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.spend(to)?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn publisher_killed_between_objects_leaves_previous_publication_whole() {
+    let t = Tree::sample();
+    t.run("2026-11-20").await.unwrap();
+    t.run("2026-11-21").await.unwrap();
+    let published = t.hashes("reports");
+    let marker = std::fs::read(t.path().join("metrics/date=2026-11-21/_PUBLISHED.json")).unwrap();
+    // Change night 2's input (a correction), so a re-publication differs.
+    let m = t.manifest("subscribers", "VIETTEL", "2026-11-21");
+    let mut files = m["files"].as_array().unwrap().clone();
+    files.truncate(1);
+    let mut m2 = m.clone();
+    m2["files"] = files.into();
+    t.set_manifest("subscribers", "VIETTEL", "2026-11-21", &m2);
+
+    let local = t.root().store();
+    for budget in [0, 3, 25] {
+        for prefix in ["publications/", "reports/", "metrics/"] {
+            let dying = Arc::new(DiesAfter {
+                inner: local.clone(),
+                budget: AtomicUsize::new(budget),
+                prefix: prefix.to_string(),
+            });
+            let root = Root::from_store(dying, "dying");
+            let err = junkrecon::run::run(&root, "2026-11-21", &Default::default()).await;
+            if err.is_ok() {
+                continue; // budget large enough for this prefix: nothing died
+            }
+            // Readers of the contract paths see either the old night whole or "not published".
+            let now = std::fs::read(t.path().join("metrics/date=2026-11-21/_PUBLISHED.json")).ok();
+            if let Some(now) = &now {
+                let p: junkrecon::publish::Published = serde_json::from_slice(now).unwrap();
+                let on_disk = t.hashes("reports");
+                for f in p.files.iter().filter(|f| f.path.starts_with("reports/")) {
+                    assert_eq!(
+                        on_disk.get(&f.path),
+                        Some(&f.sha256),
+                        "marker names {} with another content",
+                        f.path
+                    );
+                }
+            }
+            // Night 1 is never touched by a night-2 run.
+            assert!(t
+                .path()
+                .join("metrics/date=2026-11-20/_PUBLISHED.json")
+                .exists());
+        }
+    }
+    // A normal re-run completes the night, with the corrected input.
+    t.run("2026-11-21").await.unwrap();
+    let after = std::fs::read(t.path().join("metrics/date=2026-11-21/_PUBLISHED.json")).unwrap();
+    assert_ne!(after, marker);
+    let p: junkrecon::publish::Published = serde_json::from_slice(&after).unwrap();
+    let on_disk = t.hashes("reports");
+    for f in p.files.iter().filter(|f| f.path.starts_with("reports/")) {
+        assert_eq!(on_disk.get(&f.path), Some(&f.sha256), "{}", f.path);
+    }
+    assert_ne!(t.hashes("reports"), published);
+    // Only the committed run's staging is kept.
+    let keep = format!("publications/date=2026-11-21/run={}/", p.run_id);
+    let left: Vec<String> = t
+        .hashes("publications/date=2026-11-21")
+        .into_keys()
+        .collect();
+    assert!(
+        left.iter()
+            .all(|k| k.starts_with(&keep) || k.ends_with("CURRENT.json")),
+        "{left:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_committed_night_is_completed_by_the_next_run() {
+    let t = Tree::sample();
+    t.run("2026-11-20").await.unwrap();
+    let good = t.hashes("reports");
+    // Die while mirroring to the contract paths: the pointer is already swung.
+    let dying = Arc::new(DiesAfter {
+        inner: t.root().store(),
+        budget: AtomicUsize::new(2),
+        prefix: "reports/".into(),
+    });
+    let root = Root::from_store(dying, "dying");
+    assert!(
+        junkrecon::run::run(&root, "2026-11-20", &Default::default())
+            .await
+            .is_err()
+    );
+    assert!(
+        !t.path()
+            .join("metrics/date=2026-11-20/_PUBLISHED.json")
+            .exists(),
+        "a half-mirrored night is not published"
+    );
+    // The next run (for any date) completes it first.
+    t.run("2026-11-21").await.unwrap();
+    assert!(t
+        .path()
+        .join("metrics/date=2026-11-20/_PUBLISHED.json")
+        .exists());
+    let now = t.hashes("reports");
+    for (k, v) in &good {
+        assert_eq!(now.get(k), Some(v), "{k}");
+    }
+}
