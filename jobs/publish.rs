@@ -291,7 +291,9 @@ pub async fn write_reports(
             let df = reconcile::query(ctx, file, &reconcile::render(file, text, &p)?).await?;
             let pq = report_key(extract, &c.source, date);
             let csv = pq.replace("flags.parquet", "flags.csv");
+            let started = std::time::Instant::now();
             files.extend(write_query(root, df, file, &pq, Some(&csv), stage).await?);
+            tracing::info!(source = %c.source, seconds = started.elapsed().as_secs_f64(), "report written");
         }
     }
     let (file, text) = sql::REPORT_REJECTS;
@@ -460,8 +462,10 @@ pub async fn metrics(
     let h = history(root, inputs, date).await?;
     reconcile::register_keys(ctx, "previous_keys", &h.previous).await?;
     reconcile::register_keys(ctx, "baseline_keys", &h.baseline).await?;
+    let started = std::time::Instant::now();
     let (file, text) = sql::PROGRESS;
     let progress = collect_counts(ctx, file, text).await?;
+    tracing::info!(seconds = started.elapsed().as_secs_f64(), "progress counted");
     let (file, text) = sql::METRICS_SUBSCRIBERS;
     let subs = collect_counts(ctx, file, text).await?;
     let (file, text) = sql::METRICS_ACCOUNTS;

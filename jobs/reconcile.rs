@@ -298,6 +298,7 @@ pub async fn reconcile(
 /// Writes a view's rows to Parquet under `dir` and registers them as `table`
 /// (with the view's schema, so an empty result is an empty table).
 async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -> Result<()> {
+    let started = std::time::Instant::now();
     let url = Root::datafusion_url(dir);
     let df = ctx.table(view).await.map_err(|e| Error::query(view, e))?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
@@ -313,6 +314,7 @@ async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -
     let listing = ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))?;
     ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
+    tracing::info!(table, seconds = started.elapsed().as_secs_f64(), "materialised");
     Ok(())
 }
 

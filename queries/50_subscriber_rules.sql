@@ -1,15 +1,43 @@
 -- Step 50: the subscriber-only rules over the materialised `resolved` table.
+-- Both rules are written as aggregations joined back to the rows, not as
+-- window functions over every row: only the few persons above the limit are
+-- ranked, and only repeated numbers are kept, which keeps the work linear.
+
+-- OVER_LIMIT: the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
+-- resolved rows across all carriers; that person's rows ranked by
+-- activated_on, carrier, msisdn (then row position, for exact ties) after
+-- the limit get it.
+CREATE VIEW over_limit_lines AS
+SELECT source, row_id
+FROM (
+    SELECT r.source, r.row_id,
+           ROW_NUMBER() OVER (PARTITION BY r.person_id
+                              ORDER BY r.since, r.source, r.key, r.row_id) AS line_rank
+    FROM (
+        SELECT person_id
+        FROM resolved
+        WHERE kind = 'S' AND person_id IS NOT NULL
+        GROUP BY person_id
+        HAVING count(*) > ${MAX_SUBSCRIPTIONS_PER_PERSON}
+    ) heavy
+    JOIN resolved r ON r.person_id = heavy.person_id AND r.kind = 'S'
+) ranked
+WHERE line_rank > ${MAX_SUBSCRIPTIONS_PER_PERSON};
+
+-- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers.
+CREATE VIEW duplicate_msisdns AS
+SELECT key
+FROM resolved
+WHERE kind = 'S'
+GROUP BY key
+HAVING count(*) > 1;
+
 CREATE VIEW subscriber_rules AS
 SELECT r.*,
-       -- OVER_LIMIT: the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
-       -- resolved rows across all carriers; rows ranked after the limit (by
-       -- activated_on, carrier, msisdn, then row position for exact ties) get it.
-       (r.person_id IS NOT NULL AND
-        ROW_NUMBER() OVER (PARTITION BY r.person_id
-                           ORDER BY r.since, r.source, r.key, r.row_id) > ${MAX_SUBSCRIPTIONS_PER_PERSON}
-       ) AS over_limit,
-
-       -- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers.
-       (count(*) OVER (PARTITION BY r.key) > 1) AS duplicate_msisdn
-FROM resolved r
-WHERE r.kind = 'S'
+       (o.row_id IS NOT NULL) AS over_limit,
+       (d.key IS NOT NULL) AS duplicate_msisdn
+FROM over_limit_lines o
+RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'S') r
+        ON o.source = r.source AND o.row_id = r.row_id
+LEFT JOIN duplicate_msisdns d
+       ON d.key = r.key

@@ -6,10 +6,17 @@ SELECT DISTINCT key AS msisdn, person_id
 FROM resolved
 WHERE kind = 'S' AND person_id IS NOT NULL;
 
+-- DUPLICATE_ACCOUNT: the account_number is in more than one row of one bank's extract.
+CREATE VIEW duplicate_accounts AS
+SELECT source, key
+FROM resolved
+WHERE kind = 'A'
+GROUP BY source, key
+HAVING count(*) > 1;
+
 CREATE VIEW account_rules AS
 SELECT a.*,
-       -- DUPLICATE_ACCOUNT: the account_number is in more than one row of this bank's extract.
-       (count(*) OVER (PARTITION BY a.source, a.key) > 1) AS duplicate_account,
+       (d.key IS NOT NULL) AS duplicate_account,
 
        -- OTP_PHONE_MISSING: resolved row whose otp_msisdn is null (or empty).
        (a.person_id IS NOT NULL AND NOT a.otp_present) AS otp_phone_missing,
@@ -25,3 +32,6 @@ FROM (SELECT * FROM resolved WHERE kind = 'A') a
 LEFT JOIN subscriber_phones p
        ON p.msisdn = a.otp_msisdn
       AND p.person_id = a.person_id
+LEFT JOIN duplicate_accounts d
+       ON d.source = a.source
+      AND d.key = a.key

@@ -29,7 +29,7 @@ def measure(cmd, env=None):
         se.seek(0)
         out, err = so.read().decode(), se.read().decode()
     if status != 0:
-        sys.exit(f"failed ({status}): {' '.join(cmd)}\n{err[-3000:]}")
+        raise RuntimeError(f"failed ({status}): {' '.join(cmd)}: {err.strip().splitlines()[-1] if err.strip() else ''}")
     return time.time() - t, usage.ru_maxrss / 1024.0, out
 
 
@@ -44,17 +44,30 @@ def generate(cache, n):
     return src, json.load(open(done))
 
 
-def fresh_root(cache, n, label, src):
+def fresh_root(cache, n, label):
     root = os.path.join(cache, f"p{n}-{label}")
     shutil.rmtree(root, ignore_errors=True)
     os.makedirs(root)
-    os.symlink(os.path.join(src, "landing"), os.path.join(root, "landing"))
     return root
+
+
+def land(root, src, date):
+    """Makes the uploads of `date` appear in root's landing/ (symlinked folders,
+    manifests included), as the senders' nightly uploads would."""
+    for folder in glob.glob(os.path.join(src, "landing", "**", f"date={date}"), recursive=True):
+        rel = os.path.relpath(folder, src)
+        dest = os.path.join(root, rel)
+        os.makedirs(os.path.dirname(dest), exist_ok=True)
+        if not os.path.exists(dest):
+            os.symlink(folder, dest)
 
 
 def junkrecon_night(root, date, config):
     cmd = [BIN, "run", "--data", root, "--as-of", date] + (["--config", config] if config else [])
-    secs, rss, _ = measure(cmd)
+    try:
+        secs, rss, _ = measure(cmd)
+    except RuntimeError as e:
+        return {"error": str(e)}
     rec = sorted(glob.glob(os.path.join(root, "runs", f"date={date}", "*.json")), key=os.path.getmtime)[-1]
     rec = json.load(open(rec))
     stages = {s["stage"]: s["seconds"] for s in rec["stages"]}
@@ -71,6 +84,8 @@ def junkrecon_night(root, date, config):
 
 
 def duckdb_night(src, date, out, limit_mb):
+    """DuckDB reads the same files; extracts dated after `date` are ignored by
+    its selection, as junkrecon's, so the full tree can be given."""
     cmd = [sys.executable, os.path.join(HERE, "duckdb_night.py"), src, date, out, "--threads", str(os.cpu_count())]
     if limit_mb:
         cmd += ["--memory-limit-mb", str(limit_mb)]
@@ -101,15 +116,18 @@ def main():
         lines += [f"## {n:,} persons", "", f"Generation (2 days): {gen['seconds']:.1f} s, peak RSS {gen['peak_rss_mb']:.0f} MiB.", ""]
         results = {}
         for label, cfg in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg)):
-            root = fresh_root(a.cache, n, label.split()[0], src)
-            results[label] = {
-                "day 1": junkrecon_night(root, D1, cfg),
-                "day 2": junkrecon_night(root, D2, cfg),
-                "day 2 again (no change)": junkrecon_night(root, D2, cfg),
-            }
+            root = fresh_root(a.cache, n, label.split()[0])
+            land(root, src, D1)
+            night1 = junkrecon_night(root, D1, cfg)
+            land(root, src, D2)
+            night2 = junkrecon_night(root, D2, cfg)
+            results[label] = {"day 1": night1, "day 2": night2, "day 2 again (no change)": junkrecon_night(root, D2, cfg)}
         lines += ["| junkrecon night | memory | rows | ingest s | reconcile s | publish s | total wall s | rows/s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
         for label, nights in results.items():
             for night, r in nights.items():
+                if "error" in r:
+                    lines.append(f"| {night} | {label} | failed: {r['error'][-200:]} | | | | | | |")
+                    continue
                 s = r["stages"]
                 lines.append(f"| {night} | {label} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} |")
         lines.append("")
@@ -117,8 +135,15 @@ def main():
             lines += ["| DuckDB night | memory | ingest s | reconcile+publish s | total wall s | peak RSS MiB | junkrecon/DuckDB (wall) | same flag counts |", "|---|---|---|---|---|---|---|---|"]
             for label, limit in (("unbounded", None), (f"limit {a.limit_mb} MiB", a.limit_mb)):
                 for night, date in (("day 1", D1), ("day 2", D2)):
-                    d = duckdb_night(src, date, os.path.join(a.cache, f"duck-p{n}"), limit)
+                    try:
+                        d = duckdb_night(src, date, os.path.join(a.cache, f"duck-p{n}"), limit)
+                    except RuntimeError as e:
+                        lines.append(f"| {night} | {label} | failed: {str(e)[-200:]} | | | | | |")
+                        continue
                     j = results[label][night]
+                    if "error" in j:
+                        lines.append(f"| {night} | {label} | {d['ingest_s']:.1f} | {d['reconcile_publish_s']:.1f} | {d['wall_s']:.1f} | {d['peak_rss_mb']:.0f} | junkrecon failed | - |")
+                        continue
                     same = d["counts"] == j["counts"]
                     lines.append(f"| {night} | {label} | {d['ingest_s']:.1f} | {d['reconcile_publish_s']:.1f} | {d['wall_s']:.1f} | {d['peak_rss_mb']:.0f} | {j['wall_s'] / d['wall_s']:.2f} | {'yes' if same else 'NO: ' + json.dumps(d['counts']) + ' vs ' + json.dumps(j['counts'])} |")
             lines.append("")
