@@ -30,7 +30,7 @@ use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tracing::{info, warn};
+use tracing::{info, warn, Instrument};
 
 use crate::catalog::{self, Decision};
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
@@ -97,14 +97,44 @@ struct RowReject {
 }
 
 /// Finds and decides every complete upload not decided before.
+///
+/// Folders are decided in parallel (one task per folder, as many at once as
+/// there are cores): each streams its files with bounded memory, and the
+/// report lists them in discovery order whatever order they finish in.
 pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
     let mut report = IngestReport::default();
+    let mut keys = vec![];
     for extract in Extract::ALL {
-        for key in discover(root, extract, &mut report).await? {
-            ingest_folder(root, &key, run_id, &mut report).await?;
+        keys.extend(discover(root, extract, &mut report).await?);
+    }
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let tasks = keys.into_iter().map(|key| {
+        let (root, run_id) = (root.clone(), run_id.to_string());
+        let span = tracing::info_span!("upload", upload = %key.label());
+        tokio::spawn(async move { ingest_folder(&root, &key, &run_id).await }.instrument(span))
+    });
+    let mut results = futures::stream::iter(tasks).buffered(parallel);
+    while let Some(joined) = results.next().await {
+        let outcome =
+            joined.map_err(|e| Error::CannotRun(format!("ingest task failed: {e}")))??;
+        match outcome {
+            Folder::InProgress(dir) => report.in_progress.push(dir),
+            Folder::AlreadyDecided => report.already_decided += 1,
+            Folder::Deferred(label) => report.deferred.push(label),
+            Folder::Decided(o) => report.decided.push(o),
         }
     }
     Ok(report)
+}
+
+/// What happened to one landing folder in one pass.
+enum Folder {
+    InProgress(String),
+    AlreadyDecided,
+    Deferred(String),
+    Decided(UploadOutcome),
 }
 
 /// Lists candidate folders of one extract kind, recording the ones not followed.
@@ -153,26 +183,17 @@ async fn discover(
     Ok(keys)
 }
 
-async fn ingest_folder(
-    root: &Root,
-    key: &UploadKey,
-    run_id: &str,
-    report: &mut IngestReport,
-) -> Result<()> {
+async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Folder> {
     let dir = key.landing_dir();
     let Some(manifest_bytes) = root.get_opt(&format!("{dir}{MANIFEST}")).await? else {
-        report.in_progress.push(dir);
-        return Ok(());
+        return Ok(Folder::InProgress(dir));
     };
     let manifest_sha = hex::encode(Sha256::digest(&manifest_bytes));
     let ledger = catalog::read_ledger(root, key).await?;
     if ledger.as_ref().is_some_and(|l| l.has_seen(&manifest_sha)) {
-        report.already_decided += 1;
-        return Ok(());
+        return Ok(Folder::AlreadyDecided);
     }
     let started = Instant::now();
-    let span = tracing::info_span!("upload", upload = %key.label());
-    let _g = span.enter();
     let curated = format!(
         "curated/{}/{}/as_of={}/upload={}/",
         key.extract,
@@ -189,8 +210,7 @@ async fn ingest_folder(
         Err(e) => {
             warn!(error = %e, "upload deferred: the store failed; retried on the next pass");
             root.delete_prefix(&curated).await?;
-            report.deferred.push(key.label());
-            return Ok(());
+            return Ok(Folder::Deferred(key.label()));
         }
     };
     if verdict.reason.is_some() {
@@ -221,12 +241,11 @@ async fn ingest_folder(
         Some(r) => warn!(reason = %r, "upload rejected"),
     }
     catalog::record(root, key, decision.clone()).await?;
-    report.decided.push(UploadOutcome {
+    Ok(Folder::Decided(UploadOutcome {
         key: key.clone(),
         decision,
         seconds: started.elapsed().as_secs_f64(),
-    });
-    Ok(())
+    }))
 }
 
 /// What validation concluded: a rejection reason, or accepted with counts.

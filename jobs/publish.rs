@@ -465,7 +465,10 @@ pub async fn metrics(
     let started = std::time::Instant::now();
     let (file, text) = sql::PROGRESS;
     let progress = collect_counts(ctx, file, text).await?;
-    tracing::info!(seconds = started.elapsed().as_secs_f64(), "progress counted");
+    tracing::info!(
+        seconds = started.elapsed().as_secs_f64(),
+        "progress counted"
+    );
     let (file, text) = sql::METRICS_SUBSCRIBERS;
     let subs = collect_counts(ctx, file, text).await?;
     let (file, text) = sql::METRICS_ACCOUNTS;

@@ -314,7 +314,11 @@ async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -
     let listing = ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))?;
     ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
-    tracing::info!(table, seconds = started.elapsed().as_secs_f64(), "materialised");
+    tracing::info!(
+        table,
+        seconds = started.elapsed().as_secs_f64(),
+        "materialised"
+    );
     Ok(())
 }
 

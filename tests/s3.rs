@@ -138,6 +138,17 @@ async fn golden_sample_on_s3() {
 /// A proxy in front of the server that answers the first `failures` requests
 /// with 503 Slow Down, then forwards everything.
 async fn flaky_proxy(upstream: String, failures: usize) -> (String, Arc<AtomicUsize>) {
+    answering_proxy(upstream, failures, "503 Service Unavailable", "SlowDown").await
+}
+
+/// A proxy that answers the first `failures` requests with `status` and an S3
+/// error `code`, then forwards everything to `upstream`.
+async fn answering_proxy(
+    upstream: String,
+    failures: usize,
+    status: &'static str,
+    code: &'static str,
+) -> (String, Arc<AtomicUsize>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let left = Arc::new(AtomicUsize::new(failures));
@@ -153,8 +164,9 @@ async fn flaky_proxy(upstream: String, failures: usize) -> (String, Arc<AtomicUs
                     left.fetch_sub(1, Ordering::SeqCst);
                     failed.fetch_add(1, Ordering::SeqCst);
                     let _ = read_request(&mut client).await;
-                    let body = "<Error><Code>SlowDown</Code><Message>injected</Message></Error>";
-                    let resp = format!("HTTP/1.1 503 Service Unavailable\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                    let body =
+                        format!("<Error><Code>{code}</Code><Message>injected</Message></Error>");
+                    let resp = format!("HTTP/1.1 {status}\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
                     let _ = client.write_all(resp.as_bytes()).await;
                     return;
                 }
@@ -233,4 +245,31 @@ async fn a_missing_bucket_is_one_clear_line() {
     );
     assert!(!err.contains('\n'), "{err}");
     assert!(!err.contains("test"), "no credential in the message: {err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn wrong_credentials_are_one_clear_line() {
+    let Some(env) = s3_env() else { return };
+    // moto accepts any key, so the server's answer to a wrong key (403
+    // InvalidAccessKeyId) is given by a proxy in front of it.
+    let (proxy, _) = answering_proxy(
+        env.endpoint.clone(),
+        usize::MAX,
+        "403 Forbidden",
+        "InvalidAccessKeyId",
+    )
+    .await;
+    let cfg = config(&proxy);
+    let spec = format!("s3://{}/x", env.bucket);
+    let root = Root::open_with(&spec, &cfg.s3).unwrap();
+    let err = root.probe().await.unwrap_err().to_string();
+    assert!(
+        err.starts_with(&format!("root {spec}: cannot list landing/")),
+        "{err}"
+    );
+    assert!(!err.contains('\n'), "{err}");
+    assert!(
+        !err.contains("AWS_SECRET") && !err.contains("test:"),
+        "no credential in the message: {err}"
+    );
 }
