@@ -123,7 +123,7 @@ pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
             Folder::InProgress(dir) => report.in_progress.push(dir),
             Folder::AlreadyDecided => report.already_decided += 1,
             Folder::Deferred(label) => report.deferred.push(label),
-            Folder::Decided(o) => report.decided.push(o),
+            Folder::Decided(o) => report.decided.push(*o),
         }
     }
     Ok(report)
@@ -134,7 +134,7 @@ enum Folder {
     InProgress(String),
     AlreadyDecided,
     Deferred(String),
-    Decided(UploadOutcome),
+    Decided(Box<UploadOutcome>),
 }
 
 /// Lists candidate folders of one extract kind, recording the ones not followed.
@@ -241,11 +241,11 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
         Some(r) => warn!(reason = %r, "upload rejected"),
     }
     catalog::record(root, key, decision.clone()).await?;
-    Ok(Folder::Decided(UploadOutcome {
+    Ok(Folder::Decided(Box::new(UploadOutcome {
         key: key.clone(),
         decision,
         seconds: started.elapsed().as_secs_f64(),
-    }))
+    })))
 }
 
 /// What validation concluded: a rejection reason, or accepted with counts.
