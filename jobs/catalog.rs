@@ -69,16 +69,7 @@ fn ledger_key(key: &UploadKey) -> String {
 
 /// Reads a folder's ledger (`None` when the folder was never decided).
 pub async fn read_ledger(root: &Root, key: &UploadKey) -> Result<Option<FolderLedger>> {
-    let k = ledger_key(key);
-    match root.get_opt(&k).await? {
-        None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::Invalid {
-                what: k,
-                message: e.to_string(),
-            }),
-    }
+    root.get_json(&ledger_key(key)).await
 }
 
 /// Appends a decision to a folder's ledger, making it the one in use when accepted.
@@ -164,12 +155,7 @@ pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Cho
 pub async fn all_ledgers(root: &Root, extract: Extract) -> Result<Vec<FolderLedger>> {
     let mut out = vec![];
     for meta in root.list(&format!("catalog/uploads/{extract}/")).await? {
-        let b = root.get(meta.location.as_ref()).await?;
-        let l: FolderLedger = serde_json::from_slice(&b).map_err(|e| Error::Invalid {
-            what: meta.location.to_string(),
-            message: e.to_string(),
-        })?;
-        out.push(l);
+        out.extend(root.get_json(meta.location.as_ref()).await?);
     }
     Ok(out)
 }

@@ -76,29 +76,7 @@ fn published_key(date: &str) -> String {
 
 /// Reads the commit marker of a date (`None`: not published).
 pub async fn read_published(root: &Root, date: &str) -> Result<Option<Published>> {
-    let k = published_key(date);
-    match root.get_opt(&k).await? {
-        None => Ok(None),
-        Some(b) => serde_json::from_slice(&b)
-            .map(Some)
-            .map_err(|e| Error::Invalid {
-                what: k,
-                message: e.to_string(),
-            }),
-    }
-}
-
-/// Published dates, ascending.
-pub async fn published_dates(root: &Root) -> Result<Vec<String>> {
-    let mut out = vec![];
-    for d in root.list_dirs("metrics").await? {
-        if let Some(date) = d.strip_prefix("date=") {
-            if root.head(&published_key(date)).await?.is_some() {
-                out.push(date.to_string());
-            }
-        }
-    }
-    Ok(out)
+    root.get_json(&published_key(date)).await
 }
 
 fn report_props() -> parquet::file::properties::WriterProperties {
@@ -656,21 +634,17 @@ pub async fn commit(
 
 /// The committed publication of a date, read through its pointer (`None`: not published).
 pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> {
-    let Some(b) = root.get_opt(&pointer_key(date)).await? else {
+    let Some(p) = root.get_json::<Pointer>(&pointer_key(date)).await? else {
         return Ok(None);
     };
-    let p: Pointer = serde_json::from_slice(&b).map_err(|e| Error::Invalid {
-        what: pointer_key(date),
-        message: e.to_string(),
-    })?;
     let k = format!("{}_PUBLISHED.json", stage_prefix(date, &p.run_id));
-    let b = root.get(&k).await?;
-    serde_json::from_slice(&b)
-        .map(Some)
-        .map_err(|e| Error::Invalid {
-            what: k,
-            message: e.to_string(),
-        })
+    match root.get_json(&k).await? {
+        Some(published) => Ok(Some(published)),
+        None => Err(Error::Invalid {
+            what: pointer_key(date),
+            message: format!("points to {k}, which does not exist"),
+        }),
+    }
 }
 
 /// Dates with a committed publication, ascending.

@@ -152,6 +152,20 @@ impl Root {
         }
     }
 
+    /// Reads a JSON document; `None` when it does not exist. A document that
+    /// does not parse is an error naming its key.
+    pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {
+        let Some(bytes) = self.get_opt(key).await? else {
+            return Ok(None);
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| Error::Invalid {
+                what: key.to_string(),
+                message: e.to_string(),
+            })
+    }
+
     /// Reads an object whole; a missing object is an error.
     pub async fn get(&self, key: &str) -> Result<Bytes> {
         let r = self
