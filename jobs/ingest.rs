@@ -268,6 +268,7 @@ impl Verdict {
 }
 
 /// A data file that passed the cheap checks (presence, checksum, footer, rows, schema).
+#[derive(Clone)]
 struct CheckedFile {
     name: String,
     size: u64,
@@ -294,14 +295,50 @@ async fn validate_and_curate(
             Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
         }
     }
+    // The files of an upload are independent: curate them in parallel, then
+    // merge counts and rejects in file order.
+    let parallel = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
+    let tasks = checked.iter().cloned().enumerate().map(|(idx, f)| {
+        let (root, key, dir) = (root.clone(), key.clone(), dir.clone());
+        let out = format!("{curated}data/part-{idx:05}.parquet");
+        tokio::spawn(
+            async move {
+                let mut rejects = vec![];
+                let r = curate_file(
+                    &root,
+                    extract,
+                    &key,
+                    idx,
+                    &dir,
+                    &f,
+                    Some(&out),
+                    &mut rejects,
+                )
+                .await;
+                r.map(|r| (r, rejects))
+            }
+            .in_current_span(),
+        )
+    });
+    let mut results = futures::stream::iter(tasks).buffered(parallel);
     let mut rejects = vec![];
     let mut accepted = 0u64;
-    for (idx, f) in checked.iter().enumerate() {
-        let out = format!("{curated}data/part-{idx:05}.parquet");
-        match curate_file(root, extract, key, idx, &dir, f, Some(&out), &mut rejects).await? {
+    let mut failure = None;
+    while let Some(joined) = results.next().await {
+        let (r, file_rejects) =
+            joined.map_err(|e| Error::CannotRun(format!("ingest task failed: {e}")))??;
+        match r {
             Ok(n) => accepted += n,
-            Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
+            Err(reason) => {
+                failure.get_or_insert(reason);
+            }
         }
+        rejects.extend(file_rejects);
+    }
+    if let Some(reason) = failure {
+        return Ok(Verdict::rejected(reason, rows_in));
     }
     if extract == Extract::Identity {
         if let Some(reason) = identity_duplicates(root, curated, &checked).await? {
