@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{Int64Array, StringArray};
+use arrow::array::{Array, Int64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -392,30 +392,28 @@ pub async fn register_keys(
     Ok(())
 }
 
-/// An integer column of a query result, whatever integer type the engine chose.
-pub(crate) fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+/// A column of a query result cast to `T`'s type (the engine may choose
+/// another integer width or a view type).
+fn column_as<T: Array + Clone + 'static>(b: &RecordBatch, name: &str, ty: DataType) -> Result<T> {
     let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
         what: "query result".into(),
         message: format!("no column {name}"),
     })?;
-    let c = cast(c, &DataType::Int64).map_err(|e| Error::encode(name, e))?;
+    let c = cast(c, &ty).map_err(|e| Error::encode(name, e))?;
     Ok(c.as_any()
-        .downcast_ref::<Int64Array>()
-        .expect("cast to Int64")
+        .downcast_ref::<T>()
+        .expect("cast to the requested type")
         .clone())
+}
+
+/// An integer column of a query result, whatever integer type the engine chose.
+pub(crate) fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+    column_as(b, name, DataType::Int64)
 }
 
 /// A text column of a query result as plain Utf8.
 pub(crate) fn str_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
-    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
-        what: "query result".into(),
-        message: format!("no column {name}"),
-    })?;
-    let c = cast(c, &DataType::Utf8).map_err(|e| Error::encode(name, e))?;
-    Ok(c.as_any()
-        .downcast_ref::<StringArray>()
-        .expect("cast to Utf8")
-        .clone())
+    column_as(b, name, DataType::Utf8)
 }
 
 #[cfg(test)]
