@@ -11,6 +11,7 @@
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
 //! - [`ingest`]: validates new uploads and writes curated, normalised datasets.
 //! - [`reconcile`]: runs the SQL of `queries/` over curated data for one date.
+//! - [`dashboard`]: the officials' page, one self-contained HTML file per night.
 //! - [`publish`]: writes reports and metrics and commits a publication atomically.
 //! - [`run`]: one nightly run (ingest, reconcile, publish) and its run record.
 //! - [`generate`]: synthetic, contract-legal landing trees.
@@ -19,6 +20,7 @@
 
 pub mod catalog;
 pub mod config;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod generate;

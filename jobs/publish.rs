@@ -580,6 +580,56 @@ async fn put_json(root: &Root, key: &str, value: &impl Serialize) -> Result<Publ
     Ok(f)
 }
 
+/// The newest night's dashboard, outside any one night's publication.
+pub const DASHBOARD: &str = "reports/dashboard.html";
+
+/// A night's own dashboard, part of its publication.
+pub fn dashboard_key(date: &str) -> String {
+    format!("reports/dashboard/date={date}/dashboard.html")
+}
+
+/// The dashboard of `date`: every committed night before it, and this one.
+async fn dashboard_page(
+    root: &Root,
+    date: &str,
+    carriers: &[SourceMetrics],
+    banks: &[SourceMetrics],
+) -> Result<String> {
+    let mut history: Vec<(String, Vec<SourceMetrics>, Vec<SourceMetrics>)> = vec![];
+    for d in committed_dates(root).await? {
+        if d.as_str() >= date {
+            continue;
+        }
+        let Some(p) = read_current(root, &d).await? else {
+            continue;
+        };
+        let stage = stage_prefix(&d, &p.run_id);
+        let c: Vec<SourceMetrics> = root
+            .get_json(&format!("{stage}metrics/date={d}/carriers.json"))
+            .await?
+            .unwrap_or_default();
+        let b: Vec<SourceMetrics> = root
+            .get_json(&format!("{stage}metrics/date={d}/banks.json"))
+            .await?
+            .unwrap_or_default();
+        history.push((d, c, b));
+    }
+    let mut nights: Vec<crate::dashboard::Night> = history
+        .iter()
+        .map(|(d, c, b)| crate::dashboard::Night {
+            date: d,
+            carriers: c,
+            banks: b,
+        })
+        .collect();
+    nights.push(crate::dashboard::Night {
+        date,
+        carriers,
+        banks,
+    });
+    Ok(crate::dashboard::render(&nights))
+}
+
 /// Staging prefix of one run's publication: written whole, never changed.
 pub fn stage_prefix(date: &str, run_id: &str) -> String {
     format!("publications/date={date}/run={run_id}/")
@@ -614,6 +664,15 @@ pub async fn commit(
         f.path = path;
         files.push(f);
     }
+    let page = dashboard_page(root, date, carriers, banks).await?;
+    let path = dashboard_key(date);
+    let key = format!("{stage}{path}");
+    root.put(&key, page.clone()).await?;
+    files.push(PublishedFile {
+        path,
+        sha256: hex::encode(Sha256::digest(page.as_bytes())),
+        bytes: page.len() as u64,
+    });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let published = Published {
         as_of: date.to_string(),
@@ -629,6 +688,10 @@ pub async fn commit(
     .map_err(|e| Error::encode("pointer", e))?;
     root.put_pointer(&pointer_key(date), pointer).await?;
     mirror(root, &published).await?;
+    if committed_dates(root).await?.last().map(String::as_str) == Some(date) {
+        // The newest night is also the page officials open without the service.
+        root.copy(&dashboard_key(date), DASHBOARD).await?;
+    }
     Ok(published)
 }
 

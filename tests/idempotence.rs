@@ -49,3 +49,73 @@ async fn second_run_ingests_nothing_again() {
         vec!["landing/subscribers/carrier=VIETNAMOBILE/date=2026-11-21/".to_string()]
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_night_publishes_a_self_contained_dashboard() {
+    let t = Tree::sample();
+    t.run("2026-11-20").await.unwrap();
+    t.run("2026-11-21").await.unwrap();
+    let page = std::fs::read_to_string(t.path().join("reports/dashboard.html")).unwrap();
+    assert_eq!(
+        page,
+        std::fs::read_to_string(
+            t.path()
+                .join("reports/dashboard/date=2026-11-21/dashboard.html")
+        )
+        .unwrap()
+    );
+    // Nothing is fetched from outside the file.
+    for outside in [
+        "http://",
+        "https://",
+        "<script src",
+        "<link",
+        "@import",
+        "url(",
+    ] {
+        assert!(
+            !page.contains(outside),
+            "dashboard refers outside itself: {outside}"
+        );
+    }
+    assert!(page.contains("Nhà mạng / Carriers") && page.contains("Ngân hàng / Banks"));
+    // Every source with its published percentages, and one line per source per chart.
+    for (file, n) in [("carriers", 5), ("banks", 4)] {
+        let m = t.metrics(file, "2026-11-21");
+        assert_eq!(m.len(), n);
+        for (source, v) in &m {
+            let clean = format!("{:.2}", v["clean_pct"].as_f64().unwrap());
+            let progress = format!("{:.2}", v["cleanup_progress_pct"].as_f64().unwrap());
+            let row = format!(
+                "<td>{source}</td><td>{}</td>",
+                v["extract_as_of"].as_str().unwrap()
+            );
+            let at = page
+                .find(&row)
+                .unwrap_or_else(|| panic!("no row for {source}"));
+            let rest = &page[at..at + page[at..].find("</tr>").unwrap()];
+            assert!(
+                rest.contains(&format!("<td class=\"clean-pct\">{clean}</td>")),
+                "{source}: {rest}"
+            );
+            assert!(
+                rest.contains(&format!("<td class=\"progress-pct\">{progress}</td>")),
+                "{source}: {rest}"
+            );
+            assert_eq!(
+                page.matches(&format!("class=\"series\" data-source=\"{source}\""))
+                    .count(),
+                2,
+                "{source}"
+            );
+        }
+    }
+    // The stale GMOBILE extract (day 1 used on day 2) is highlighted.
+    assert!(page.contains("<tr class=\"stale\" data-source=\"GMOBILE\">"));
+    // A re-run of the older night does not replace the newest night's page.
+    t.run("2026-11-20").await.unwrap();
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("reports/dashboard.html")).unwrap(),
+        page
+    );
+}

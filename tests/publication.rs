@@ -200,7 +200,8 @@ async fn a_committed_night_is_completed_by_the_next_run() {
         .join("metrics/date=2026-11-20/_PUBLISHED.json")
         .exists());
     let now = t.hashes("reports");
-    for (k, v) in &good {
+    // Night 1's files are whole again (the newest-night page now shows night 2).
+    for (k, v) in good.iter().filter(|(k, _)| k.contains("date=2026-11-20")) {
         assert_eq!(now.get(k), Some(v), "{k}");
     }
 }

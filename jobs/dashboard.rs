@@ -1,0 +1,201 @@
+//! The officials' dashboard as one self-contained HTML file, published with
+//! every night as `reports/dashboard.html`: no script, font or style from
+//! outside the file (it is read on closed government networks), charts as
+//! inline SVG. Built only from published metrics (never from row data), and
+//! only from nights up to the one being published, so a re-run is identical.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use crate::publish::SourceMetrics;
+
+/// One published night's metrics.
+pub struct Night<'a> {
+    /// The date.
+    pub date: &'a str,
+    /// carriers.json entries.
+    pub carriers: &'a [SourceMetrics],
+    /// banks.json entries.
+    pub banks: &'a [SourceMetrics],
+}
+
+const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:1rem;color:#1b1f24}\
+h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;width:100%;max-width:60rem}\
+th,td{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}\
+.stale{background:#fff3cd}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}\
+svg{max-width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}small{color:#555}";
+
+const COLORS: [&str; 8] = [
+    "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
+];
+
+/// Renders the dashboard for the last night of `nights` (ascending dates).
+pub fn render(nights: &[Night]) -> String {
+    let today = nights.last().expect("at least the night being published");
+    let previous = nights.len().checked_sub(2).map(|i| &nights[i]);
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>junkrecon {d}</title><style>{STYLE}</style></head><body>\
+         <h1>Tiến độ làm sạch SIM rác và tài khoản / Junk SIM and account cleanup — {d}</h1>\
+         <p><small>Nguồn: số liệu đã công bố (metrics/date=…/carriers.json, banks.json). \
+         Source: published metrics. Ô vàng: dữ liệu cũ hoặc có dòng bị loại / yellow: stale extract or rejected rows.</small></p>",
+        d = today.date
+    );
+    let kinds: [(&str, &str, Pick); 2] = [
+        ("Nhà mạng", "Carriers", carriers_of),
+        ("Ngân hàng", "Banks", banks_of),
+    ];
+    for (kind_vi, kind_en, pick) in kinds {
+        let now = pick(today);
+        let before = previous.map(pick).unwrap_or(&[]);
+        let _ = write!(h, "<h2>{kind_vi} / {kind_en}</h2>");
+        today_table(&mut h, now, before, today.date);
+        let _ = write!(h, "<div class=\"charts\">");
+        chart(&mut h, "Tỷ lệ sạch % / Clean %", nights, pick, |m| {
+            m.clean_pct
+        });
+        chart(
+            &mut h,
+            "Tiến độ làm sạch % / Cleanup progress %",
+            nights,
+            pick,
+            |m| m.cleanup_progress_pct,
+        );
+        let _ = write!(h, "</div>");
+        reasons_table(&mut h, now);
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// Picks one kind of source out of a night.
+type Pick = for<'a> fn(&Night<'a>) -> &'a [SourceMetrics];
+
+fn carriers_of<'a>(n: &Night<'a>) -> &'a [SourceMetrics] {
+    n.carriers
+}
+
+fn banks_of<'a>(n: &Night<'a>) -> &'a [SourceMetrics] {
+    n.banks
+}
+
+fn fmt_pct(p: Option<f64>) -> String {
+    p.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
+}
+
+fn today_table(h: &mut String, now: &[SourceMetrics], before: &[SourceMetrics], date: &str) {
+    let _ = write!(
+        h,
+        "<div class=\"scroll\"><table><thead><tr><th>Nguồn / Source</th><th>Ngày dữ liệu / Extract</th>\
+         <th>Tổng / Total</th><th>Bị gắn cờ / Flagged</th><th>Sạch % / Clean %</th><th>± hôm trước / vs previous</th>\
+         <th>Tiến độ % / Progress %</th><th>Mới / New</th><th>Đã xử lý / Resolved</th><th>Dòng bị loại / Rows rejected</th></tr></thead><tbody>"
+    );
+    for m in now {
+        let prev = before
+            .iter()
+            .find(|p| p.source == m.source)
+            .and_then(|p| p.clean_pct);
+        let delta = match (m.clean_pct, prev) {
+            (Some(a), Some(b)) => {
+                let d = a - b;
+                let class = if d < 0.0 { "down" } else { "up" };
+                format!("<span class=\"{class}\">{d:+.2}</span>")
+            }
+            _ => "–".into(),
+        };
+        let stale = m.extract_as_of.as_str() < date || m.rows_rejected > 0;
+        let _ = write!(
+            h,
+            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td>{e}</td><td>{t}</td><td>{f}</td><td class=\"clean-pct\">{c}</td><td>{delta}</td>\
+             <td class=\"progress-pct\">{p}</td><td>{n}</td><td>{r}</td><td>{rr}</td></tr>",
+            cls = if stale { " class=\"stale\"" } else { "" },
+            s = m.source,
+            e = m.extract_as_of,
+            t = m.total,
+            f = m.flagged,
+            c = fmt_pct(m.clean_pct),
+            p = fmt_pct(m.cleanup_progress_pct),
+            n = m.newly_flagged,
+            r = m.resolved,
+            rr = m.rows_rejected,
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+fn reasons_table(h: &mut String, now: &[SourceMetrics]) {
+    let reasons: Vec<&String> = now
+        .first()
+        .map(|m| m.flags_by_reason.keys().collect())
+        .unwrap_or_default();
+    let _ = write!(
+        h,
+        "<div class=\"scroll\"><table><thead><tr><th>Lý do / Reason</th>"
+    );
+    for m in now {
+        let _ = write!(h, "<th>{}</th>", m.source);
+    }
+    h.push_str("</tr></thead><tbody>");
+    for r in reasons {
+        let _ = write!(h, "<tr><td>{r}</td>");
+        for m in now {
+            let _ = write!(
+                h,
+                "<td>{}</td>",
+                m.flags_by_reason.get(r).copied().unwrap_or(0)
+            );
+        }
+        h.push_str("</tr>");
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+/// A line chart, one line per source, y from 0 to 100.
+fn chart(
+    h: &mut String,
+    title: &str,
+    nights: &[Night],
+    pick: Pick,
+    value: fn(&SourceMetrics) -> Option<f64>,
+) {
+    let (w, ht, pad) = (560.0, 220.0, 30.0);
+    let n = nights.len().max(2) as f64 - 1.0;
+    let mut series: BTreeMap<&str, Vec<(usize, f64)>> = BTreeMap::new();
+    for (i, night) in nights.iter().enumerate() {
+        for m in pick(night) {
+            if let Some(v) = value(m) {
+                series.entry(m.source.as_str()).or_default().push((i, v));
+            }
+        }
+    }
+    let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / n;
+    let y = |v: f64| ht - pad - (ht - 2.0 * pad) * v / 100.0;
+    let _ = write!(h, "<figure><figcaption>{title}</figcaption><svg viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{title}\">");
+    for g in [0.0, 50.0, 100.0] {
+        let _ = write!(h, "<line x1=\"{pad}\" x2=\"{}\" y1=\"{y0:.1}\" y2=\"{y0:.1}\" stroke=\"#ddd\"/><text x=\"2\" y=\"{:.1}\" font-size=\"10\">{g}</text>", w - pad, y(g) + 3.0, y0 = y(g));
+    }
+    if let (Some(first), Some(last)) = (nights.first(), nights.last()) {
+        let _ = write!(h, "<text x=\"{pad}\" y=\"{}\" font-size=\"10\">{}</text><text x=\"{}\" y=\"{}\" font-size=\"10\" text-anchor=\"end\">{}</text>", ht - 8.0, first.date, w - pad, ht - 8.0, last.date);
+    }
+    for (k, (source, points)) in series.iter().enumerate() {
+        let color = COLORS[k % COLORS.len()];
+        let pts: Vec<String> = points
+            .iter()
+            .map(|(i, v)| format!("{:.1},{:.1}", x(*i), y(*v)))
+            .collect();
+        let _ = write!(h, "<polyline class=\"series\" data-source=\"{source}\" fill=\"none\" stroke=\"{color}\" stroke-width=\"2\" points=\"{}\"/>", pts.join(" "));
+        for (i, v) in points {
+            let _ = write!(h, "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{color}\"><title>{source} {v:.2}</title></circle>", x(*i), y(*v));
+        }
+        let _ = write!(
+            h,
+            "<text x=\"{}\" y=\"{}\" font-size=\"10\" fill=\"{color}\">{source}</text>",
+            w - pad + 2.0 - 60.0,
+            14.0 + 11.0 * k as f64
+        );
+    }
+    h.push_str("</svg></figure>");
+}
