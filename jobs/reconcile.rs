@@ -142,7 +142,16 @@ pub async fn register_parquet(
             .map_err(|e| Error::query(name, e))?;
         return Ok(());
     }
-    let urls = keys
+    let table = parquet_folders(name, keys, schema)?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+/// A table over the `.parquet` files under folders of the root, with a
+/// declared schema (no inference, no single-object listing).
+fn parquet_folders(name: &str, dirs: &[String], schema: SchemaRef) -> Result<ListingTable> {
+    let urls = dirs
         .iter()
         .map(|k| ListingTableUrl::parse(Root::datafusion_url(k)))
         .collect::<datafusion::error::Result<Vec<_>>>()
@@ -152,10 +161,7 @@ pub async fn register_parquet(
     let cfg = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(opts)
         .with_schema(schema);
-    let table = ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))?;
-    ctx.register_table(name, Arc::new(table))
-        .map_err(|e| Error::query(name, e))?;
-    Ok(())
+    ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))
 }
 
 /// Replaces `${NAME}` placeholders; an unknown or unreplaced placeholder is an error.
@@ -305,13 +311,7 @@ async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -
     df.write_parquet(&url, DataFrameWriteOptions::new(), None)
         .await
         .map_err(|e| Error::query(view, e))?;
-    let opts =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-    let path = ListingTableUrl::parse(&url).map_err(|e| Error::query(table, e))?;
-    let cfg = ListingTableConfig::new(path)
-        .with_listing_options(opts)
-        .with_schema(schema);
-    let listing = ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))?;
+    let listing = parquet_folders(table, &[dir.to_string()], schema)?;
     ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
     tracing::info!(
@@ -355,14 +355,7 @@ pub async fn register_keys(
             .rsplit_once('/')
             .map(|(d, _)| format!("{d}/"))
             .unwrap_or_default();
-        let url = ListingTableUrl::parse(Root::datafusion_url(&dir))
-            .map_err(|e| Error::query(name, e))?;
-        let opts =
-            ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let cfg = ListingTableConfig::new(url)
-            .with_listing_options(opts)
-            .with_schema(schema);
-        let table = ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))?;
+        let table = parquet_folders(name, &[dir], schema)?;
         let df = ctx
             .read_table(Arc::new(table))
             .and_then(|df| {
