@@ -22,8 +22,8 @@ pub struct Night<'a> {
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:1rem;color:#1b1f24}\
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;width:100%;max-width:60rem}\
 th,td{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}\
-.stale{background:#fff3cd}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}\
-svg{max-width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}small{color:#555}";
+.stale{background:#fff3cd}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{flex:1 1 24rem;margin:0;max-width:36rem}\
+svg{width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}small{color:#555}";
 
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
@@ -173,7 +173,7 @@ fn chart(
     }
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / n;
     let y = |v: f64| ht - pad - (ht - 2.0 * pad) * v / 100.0;
-    let _ = write!(h, "<figure><figcaption>{title}</figcaption><svg viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{title}\">");
+    let _ = write!(h, "<figure><figcaption>{title}</figcaption><svg width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{title}\">");
     for g in [0.0, 50.0, 100.0] {
         let _ = write!(h, "<line x1=\"{pad}\" x2=\"{}\" y1=\"{y0:.1}\" y2=\"{y0:.1}\" stroke=\"#ddd\"/><text x=\"2\" y=\"{:.1}\" font-size=\"10\">{g}</text>", w - pad, y(g) + 3.0, y0 = y(g));
     }

@@ -1090,7 +1090,8 @@ fn write_accounts(
                 o
             }
         });
-        let biometric = chance(opts.seed, l.entity, 0xB10 ^ u64::from(day)) >= 0.08
+        // 8 % never matched their face to the chip card; 30 % of those do it by day 2.
+        let biometric = chance(opts.seed, l.entity, 0xB10) >= 0.08
             || (day > 0 && chance(opts.seed, l.entity, 0xB11) < 0.3);
         let status = if chance(opts.seed, l.entity, 0x58) < 0.04 {
             "suspended"
