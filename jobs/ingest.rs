@@ -360,6 +360,21 @@ async fn validate_and_curate(
     })
 }
 
+/// Opens a Parquet file's footer for streaming (ranged reads). The error is
+/// the rejection reason: `unreadable NAME: not valid Parquet (...)`.
+#[allow(deprecated)]
+async fn open_parquet(
+    root: &Root,
+    path: &str,
+    size: u64,
+    name: &str,
+) -> std::result::Result<ParquetRecordBatchStreamBuilder<ParquetObjectReader>, String> {
+    let reader = ParquetObjectReader::new(root.store(), Path::from(path)).with_file_size(size);
+    ParquetRecordBatchStreamBuilder::new(reader)
+        .await
+        .map_err(|e| format!("unreadable {name}: not valid Parquet ({e})"))
+}
+
 /// Presence, checksum, readable footer, row count, schema. Returns the file size.
 async fn check_file(
     root: &Root,
@@ -380,16 +395,9 @@ async fn check_file(
             f.name, f.sha256
         )));
     }
-    #[allow(deprecated)]
-    let reader = ParquetObjectReader::new(root.store(), Path::from(path)).with_file_size(meta.size);
-    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+    let builder = match open_parquet(root, path, meta.size, &f.name).await {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(Err(format!(
-                "unreadable {}: not valid Parquet ({e})",
-                f.name
-            )))
-        }
+        Err(reason) => return Ok(Err(reason)),
     };
     let rows = builder.metadata().file_metadata().num_rows();
     if rows as u64 != f.rows {
@@ -433,17 +441,9 @@ async fn curate_file(
     rejects: &mut Vec<RowReject>,
 ) -> Result<std::result::Result<u64, String>> {
     let path = format!("{dir}{}", f.name);
-    #[allow(deprecated)]
-    let reader =
-        ParquetObjectReader::new(root.store(), Path::from(path.as_str())).with_file_size(f.size);
-    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+    let builder = match open_parquet(root, &path, f.size, &f.name).await {
         Ok(b) => b,
-        Err(e) => {
-            return Ok(Err(format!(
-                "unreadable {}: not valid Parquet ({e})",
-                f.name
-            )))
-        }
+        Err(reason) => return Ok(Err(reason)),
     };
     let names: Vec<&str> = extract
         .contract()
@@ -1034,13 +1034,10 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
         out.upload_rejected = Some(format!("{name} does not exist"));
         return Ok(out);
     };
-    #[allow(deprecated)]
-    let reader =
-        ParquetObjectReader::new(root.store(), Path::from(name.as_str())).with_file_size(meta.size);
-    let builder = match ParquetRecordBatchStreamBuilder::new(reader).await {
+    let builder = match open_parquet(&root, &name, meta.size, &name).await {
         Ok(b) => b,
-        Err(e) => {
-            out.upload_rejected = Some(format!("unreadable {name}: not valid Parquet ({e})"));
+        Err(reason) => {
+            out.upload_rejected = Some(reason);
             return Ok(out);
         }
     };
