@@ -22,8 +22,102 @@ pub struct Config {
     pub target_partitions: usize,
     /// Rows per batch inside the engine.
     pub batch_size: usize,
+    /// Carriers that must upload every night; one with no accepted upload for
+    /// D at cut-off is reported as missing (metrics, dashboard, log).
+    pub expected_carriers: Vec<String>,
+    /// Banks that must upload every night (as `expected_carriers`).
+    pub expected_banks: Vec<String>,
     /// S3-compatible store settings (credentials come from the environment).
     pub s3: S3Settings,
+    /// `junkrecon serve`: schedules, HTTP, retries, lease.
+    pub serve: ServeSettings,
+}
+
+/// Settings of the scheduled service (`junkrecon serve`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServeSettings {
+    /// IANA time zone of the schedules and of the night's date.
+    pub time_zone: String,
+    /// Cron (with seconds: `sec min hour dom mon dow`) of the ingest poll.
+    pub poll_schedule: String,
+    /// Cron of the nightly reconcile-and-publish (the cut-off).
+    pub nightly_schedule: String,
+    /// The night's date D is the local date of the nightly firing minus this many days.
+    pub night_lag_days: u32,
+    /// HTTP listen address (`/metrics`, `/healthz`, `/api/metrics`, `/`).
+    pub http_address: String,
+    /// Retries of a failed job, with doubling backoff.
+    pub retries: u32,
+    /// First backoff between attempts, in seconds (then doubled each time).
+    pub retry_backoff_secs: u64,
+    /// At start, nights missed within this many days are caught up (0 = none).
+    pub catch_up_days: u32,
+    /// Lease on the root: a holder that stops renewing loses it after this many seconds.
+    pub lease_secs: u64,
+    /// On SIGTERM/Ctrl-C, wait this long for the job in flight before abandoning it.
+    pub shutdown_grace_secs: u64,
+}
+
+impl Default for ServeSettings {
+    fn default() -> Self {
+        ServeSettings {
+            time_zone: "Asia/Ho_Chi_Minh".into(),
+            poll_schedule: "0 */5 * * * *".into(),
+            nightly_schedule: "0 0 4 * * *".into(),
+            night_lag_days: 1,
+            http_address: "127.0.0.1:8080".into(),
+            retries: 3,
+            retry_backoff_secs: 60,
+            catch_up_days: 7,
+            lease_secs: 120,
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl ServeSettings {
+    /// The configured time zone.
+    pub fn tz(&self) -> Result<chrono_tz::Tz> {
+        self.time_zone.parse().map_err(|_| {
+            Error::Config(format!(
+                "serve.time_zone {:?} is not an IANA time zone (e.g. Asia/Ho_Chi_Minh)",
+                self.time_zone
+            ))
+        })
+    }
+
+    /// Parses one of the schedules (6 or 7 fields, seconds first).
+    pub fn cron(name: &str, text: &str) -> Result<croner::Cron> {
+        croner::parser::CronParser::builder()
+            .seconds(croner::parser::Seconds::Required)
+            .dom_and_dow(true)
+            .build()
+            .parse(text)
+            .map_err(|e| {
+                Error::Config(format!(
+                    "serve.{name} {text:?}: {e} (expected `sec min hour day-of-month month day-of-week`)"
+                ))
+            })
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.tz()?;
+        Self::cron("poll_schedule", &self.poll_schedule)?;
+        Self::cron("nightly_schedule", &self.nightly_schedule)?;
+        self.http_address
+            .parse::<std::net::SocketAddr>()
+            .map_err(|_| {
+                Error::Config(format!(
+                    "serve.http_address {:?} is not an address like 127.0.0.1:8080",
+                    self.http_address
+                ))
+            })?;
+        if self.lease_secs < 3 {
+            return Err(Error::Config("serve.lease_secs must be at least 3".into()));
+        }
+        Ok(())
+    }
 }
 
 /// Settings of an `s3://` root. Secrets are never read from here: the access
@@ -64,7 +158,10 @@ impl Default for Config {
             spill_dir: String::new(),
             target_partitions: 0,
             batch_size: 8192,
+            expected_carriers: vec![],
+            expected_banks: vec![],
             s3: S3Settings::default(),
+            serve: ServeSettings::default(),
         }
     }
 }
@@ -85,6 +182,7 @@ impl Config {
                 "max_subscriptions_per_person must be at least 1".into(),
             ));
         }
+        c.serve.validate()?;
         Ok(c)
     }
 }
@@ -103,5 +201,23 @@ mod tests {
     fn unknown_keys_are_rejected() {
         let e = Config::from_toml("max_subscription_per_person = 3").unwrap_err();
         assert!(e.to_string().contains("unknown field"), "{e}");
+    }
+
+    #[test]
+    fn schedules_zone_and_address_are_checked() {
+        for (toml, needle) in [
+            ("[serve]\npoll_schedule = \"*/5 * * * *\"", "poll_schedule"),
+            (
+                "[serve]\nnightly_schedule = \"0 0 25 * * *\"",
+                "nightly_schedule",
+            ),
+            ("[serve]\ntime_zone = \"Asia/Hanoi_City\"", "time_zone"),
+            ("[serve]\nhttp_address = \"localhost\"", "http_address"),
+        ] {
+            let e = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains(needle), "{toml}: {e}");
+        }
+        let ok = Config::from_toml("[serve]\npoll_schedule = \"*/2 * * * * *\"").unwrap();
+        assert_eq!(ok.serve.poll_schedule, "*/2 * * * * *");
     }
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::publish::SourceMetrics;
+use crate::sources::SourceStatus;
 
 /// One published night's metrics.
 pub struct Night<'a> {
@@ -17,12 +18,14 @@ pub struct Night<'a> {
     pub carriers: &'a [SourceMetrics],
     /// banks.json entries.
     pub banks: &'a [SourceMetrics],
+    /// sources.json entries (needed for the night being published only).
+    pub sources: &'a [SourceStatus],
 }
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:1rem;color:#1b1f24}\
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;width:100%;max-width:60rem}\
 th,td{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}\
-.stale{background:#fff3cd}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{flex:1 1 24rem;margin:0;max-width:36rem}\
+.stale{background:#fff3cd}.missing{background:#f8d7da}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{flex:1 1 24rem;margin:0;max-width:36rem}\
 svg{width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}small{color:#555}";
 
 const COLORS: [&str; 8] = [
@@ -37,22 +40,26 @@ pub fn render(nights: &[Night]) -> String {
     let _ = write!(
         h,
         "<!doctype html><html lang=\"vi\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\"><link rel=\"icon\" href=\"data:,\">\
          <title>junkrecon {d}</title><style>{STYLE}</style></head><body>\
          <h1>Tiến độ làm sạch SIM rác và tài khoản / Junk SIM and account cleanup — {d}</h1>\
          <p><small>Nguồn: số liệu đã công bố (metrics/date=…/carriers.json, banks.json). \
-         Source: published metrics. Ô vàng: dữ liệu cũ hoặc có dòng bị loại / yellow: stale extract or rejected rows.</small></p>",
+         Source: published metrics. Ô vàng: dữ liệu cũ, dòng hoặc lần tải lên bị loại / yellow: stale extract, rejected rows or uploads. \
+         Ô đỏ: thiếu dữ liệu đêm nay / red: no accepted upload for this night.</small></p>",
         d = today.date
     );
-    let kinds: [(&str, &str, Pick); 2] = [
-        ("Nhà mạng", "Carriers", carriers_of),
-        ("Ngân hàng", "Banks", banks_of),
+    let kinds: [(&str, &str, &str, Pick); 2] = [
+        ("Nhà mạng", "Carriers", "carrier", carriers_of),
+        ("Ngân hàng", "Banks", "bank", banks_of),
     ];
-    for (kind_vi, kind_en, pick) in kinds {
+    for (kind_vi, kind_en, kind, pick) in kinds {
         let now = pick(today);
         let before = previous.map(pick).unwrap_or(&[]);
+        let statuses: Vec<&SourceStatus> =
+            today.sources.iter().filter(|s| s.kind == kind).collect();
         let _ = write!(h, "<h2>{kind_vi} / {kind_en}</h2>");
-        today_table(&mut h, now, before, today.date);
+        today_table(&mut h, now, before, &statuses, today.date);
+        rejected_uploads(&mut h, &statuses);
         let _ = write!(h, "<div class=\"charts\">");
         chart(&mut h, "Tỷ lệ sạch % / Clean %", nights, pick, |m| {
             m.clean_pct
@@ -86,14 +93,37 @@ fn fmt_pct(p: Option<f64>) -> String {
     p.map(|v| format!("{v:.2}")).unwrap_or_else(|| "–".into())
 }
 
-fn today_table(h: &mut String, now: &[SourceMetrics], before: &[SourceMetrics], date: &str) {
+/// Escapes text for HTML (source codes and rejection reasons come from senders).
+fn esc(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn status_label(status: Option<&SourceStatus>) -> &'static str {
+    match status.map(|s| s.status.as_str()) {
+        Some("missing") => "thiếu / missing",
+        Some("stale") => "cũ / stale",
+        _ => "đủ / current",
+    }
+}
+
+fn today_table(
+    h: &mut String,
+    now: &[SourceMetrics],
+    before: &[SourceMetrics],
+    statuses: &[&SourceStatus],
+    date: &str,
+) {
     let _ = write!(
         h,
-        "<div class=\"scroll\"><table><thead><tr><th>Nguồn / Source</th><th>Ngày dữ liệu / Extract</th>\
+        "<div class=\"scroll\"><table><thead><tr><th>Nguồn / Source</th><th>Tải lên / Upload</th><th>Ngày dữ liệu / Extract</th>\
          <th>Tổng / Total</th><th>Bị gắn cờ / Flagged</th><th>Sạch % / Clean %</th><th>± hôm trước / vs previous</th>\
          <th>Tiến độ % / Progress %</th><th>Mới / New</th><th>Đã xử lý / Resolved</th><th>Dòng bị loại / Rows rejected</th></tr></thead><tbody>"
     );
     for m in now {
+        let status = statuses.iter().copied().find(|s| s.source == m.source);
         let prev = before
             .iter()
             .find(|p| p.source == m.source)
@@ -106,13 +136,21 @@ fn today_table(h: &mut String, now: &[SourceMetrics], before: &[SourceMetrics], 
             }
             _ => "–".into(),
         };
-        let stale = m.extract_as_of.as_str() < date || m.rows_rejected > 0;
+        let missing = status.is_some_and(|s| s.status == "missing");
+        let stale = m.extract_as_of.as_str() < date
+            || m.rows_rejected > 0
+            || status.is_some_and(|s| !s.rejected_uploads.is_empty());
+        let cls = match (missing, stale) {
+            (true, _) => " class=\"missing\"",
+            (false, true) => " class=\"stale\"",
+            _ => "",
+        };
         let _ = write!(
             h,
-            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td>{e}</td><td>{t}</td><td>{f}</td><td class=\"clean-pct\">{c}</td><td>{delta}</td>\
+            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td>{u}</td><td>{e}</td><td>{t}</td><td>{f}</td><td class=\"clean-pct\">{c}</td><td>{delta}</td>\
              <td class=\"progress-pct\">{p}</td><td>{n}</td><td>{r}</td><td>{rr}</td></tr>",
-            cls = if stale { " class=\"stale\"" } else { "" },
-            s = m.source,
+            s = esc(&m.source),
+            u = status_label(status),
             e = m.extract_as_of,
             t = m.total,
             f = m.flagged,
@@ -121,6 +159,42 @@ fn today_table(h: &mut String, now: &[SourceMetrics], before: &[SourceMetrics], 
             n = m.newly_flagged,
             r = m.resolved,
             rr = m.rows_rejected,
+        );
+    }
+    for s in statuses
+        .iter()
+        .filter(|s| !now.iter().any(|m| m.source == s.source))
+    {
+        let _ = write!(
+            h,
+            "<tr class=\"missing\" data-source=\"{src}\"><td>{src}</td><td>{u}</td><td colspan=\"9\">chưa có dữ liệu được chấp nhận / no accepted extract</td></tr>",
+            src = esc(&s.source),
+            u = status_label(Some(s)),
+        );
+    }
+    h.push_str("</tbody></table></div>");
+}
+
+fn rejected_uploads(h: &mut String, statuses: &[&SourceStatus]) {
+    let rejected: Vec<(&SourceStatus, &crate::sources::RejectedUpload)> = statuses
+        .iter()
+        .flat_map(|s| s.rejected_uploads.iter().map(move |r| (*s, r)))
+        .collect();
+    if rejected.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h3>Lần tải lên bị từ chối / Rejected uploads</h3><div class=\"scroll\"><table class=\"rejected\">\
+         <thead><tr><th>Nguồn / Source</th><th>Ngày / Date</th><th>Lý do / Reason</th></tr></thead><tbody>",
+    );
+    for (s, r) in rejected {
+        let _ = write!(
+            h,
+            "<tr class=\"stale\" data-source=\"{}\"><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            esc(&s.source),
+            esc(&s.source),
+            esc(&r.as_of),
+            esc(&r.reason)
         );
     }
     h.push_str("</tbody></table></div>");

@@ -13,7 +13,11 @@
 //! - [`reconcile`]: runs the SQL of `queries/` over curated data for one date.
 //! - [`dashboard`]: the officials' page, one self-contained HTML file per night.
 //! - [`publish`]: writes reports and metrics and commits a publication atomically.
+//! - [`sources`]: each source's upload state on a night (current, stale, missing, rejected uploads).
+//! - [`lease`]: one job at a time per root, across processes, with expiry.
 //! - [`run`]: one nightly run (ingest, reconcile, publish) and its run record.
+//! - [`serve`]: the scheduled service (poll, nightly cut-off, retries, catch-up, graceful stop).
+//! - [`http`]: the service's `/metrics`, `/healthz`, `/api/metrics` and dashboard endpoints.
 //! - [`generate`]: synthetic, contract-legal landing trees.
 //! - [`demo`]: a small country, two nights, printed tables.
 #![warn(missing_docs)]
@@ -24,13 +28,17 @@ pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod generate;
+pub mod http;
 pub mod ingest;
+pub mod lease;
 pub mod manifest;
 pub mod normalize;
 pub mod publish;
 pub mod reconcile;
 pub mod run;
 pub mod schema;
+pub mod serve;
+pub mod sources;
 pub mod store;
 
 pub use error::{Error, Result};

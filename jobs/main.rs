@@ -35,6 +35,19 @@ enum Command {
         /// TOML config file (see ops/junkrecon.example.toml).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// When another run or the service holds the root, wait up to this many
+        /// seconds for it instead of failing at once.
+        #[arg(long, default_value_t = 0)]
+        wait: u64,
+    },
+    /// Run the scheduled service: ingest polls, the nightly run, HTTP metrics and dashboard.
+    Serve {
+        /// TOML config file (see ops/junkrecon.example.toml).
+        #[arg(long)]
+        config: PathBuf,
+        /// Store root; overrides `root` in the config.
+        #[arg(long)]
+        data: Option<String>,
     },
     /// Write a synthetic, contract-legal landing tree.
     Generate {
@@ -128,14 +141,22 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             data,
             as_of,
             config,
+            wait,
         } => {
             let cfg = load_config(config.as_ref())?;
-            let root_spec = data.or(cfg.root.clone()).ok_or_else(|| {
-                anyhow::anyhow!("no store root: pass --data or set root in the config")
-            })?;
-            let root = Root::open_with(&root_spec, &cfg.s3)?;
-            root.probe().await?;
-            let record = junkrecon::run::run(&root, &as_of, &cfg).await?;
+            let root = open_root(data, &cfg).await?;
+            let lease = junkrecon::lease::Lease::acquire_waiting(
+                &root,
+                &junkrecon::lease::holder_id(),
+                &format!("run {as_of}"),
+                std::time::Duration::from_secs(cfg.serve.lease_secs),
+                std::time::Duration::from_secs(2),
+                std::time::Duration::from_secs(wait),
+            )
+            .await?;
+            let result = junkrecon::run::run(&root, &as_of, &cfg).await;
+            lease.release().await?;
+            let record = result?;
             print!("{}", junkrecon::run::summary_table(&record.summary));
             println!(
                 "run {} published {} files under {}",
@@ -143,6 +164,12 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 record.published_files,
                 root.display()
             );
+            Ok(())
+        }
+        Command::Serve { config, data } => {
+            let cfg = Config::from_file(&config)?;
+            let root = open_root(data, &cfg).await?;
+            junkrecon::serve::serve(root, cfg, shutdown_signal()).await?;
             Ok(())
         }
         Command::Generate {
@@ -193,6 +220,38 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             print!("{text}");
             Ok(())
         }
+    }
+}
+
+/// The store root from `--data` or the config, checked before anything is read.
+async fn open_root(data: Option<String>, cfg: &Config) -> anyhow::Result<Root> {
+    let spec = data
+        .or(cfg.root.clone())
+        .ok_or_else(|| anyhow::anyhow!("no store root: pass --data or set root in the config"))?;
+    let root = Root::open_with(&spec, &cfg.s3)?;
+    root.probe().await?;
+    Ok(root)
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {}
+        _ = term => {}
     }
 }
 

@@ -580,6 +580,22 @@ async fn put_json(root: &Root, key: &str, value: &impl Serialize) -> Result<Publ
     Ok(f)
 }
 
+/// Everything a night publishes besides the flag reports.
+#[derive(Debug, Clone, Default)]
+pub struct NightMetrics {
+    /// carriers.json.
+    pub carriers: Vec<SourceMetrics>,
+    /// banks.json.
+    pub banks: Vec<SourceMetrics>,
+    /// sources.json: current, stale or missing uploads, rejected uploads.
+    pub sources: Vec<crate::sources::SourceStatus>,
+}
+
+/// The night's upload states (an addition to the contract's files, listed in its marker).
+pub fn sources_key(date: &str) -> String {
+    format!("metrics/date={date}/sources.json")
+}
+
 /// The newest night's dashboard, outside any one night's publication.
 pub const DASHBOARD: &str = "reports/dashboard.html";
 
@@ -589,12 +605,7 @@ pub fn dashboard_key(date: &str) -> String {
 }
 
 /// The dashboard of `date`: every committed night before it, and this one.
-async fn dashboard_page(
-    root: &Root,
-    date: &str,
-    carriers: &[SourceMetrics],
-    banks: &[SourceMetrics],
-) -> Result<String> {
+async fn dashboard_page(root: &Root, date: &str, night: &NightMetrics) -> Result<String> {
     let mut history: Vec<(String, Vec<SourceMetrics>, Vec<SourceMetrics>)> = vec![];
     for d in committed_dates(root).await? {
         if d.as_str() >= date {
@@ -620,12 +631,14 @@ async fn dashboard_page(
             date: d,
             carriers: c,
             banks: b,
+            sources: &[],
         })
         .collect();
     nights.push(crate::dashboard::Night {
         date,
-        carriers,
-        banks,
+        carriers: &night.carriers,
+        banks: &night.banks,
+        sources: &night.sources,
     });
     Ok(crate::dashboard::render(&nights))
 }
@@ -654,17 +667,20 @@ pub async fn commit(
     date: &str,
     run_id: &str,
     mut files: Vec<PublishedFile>,
-    carriers: &[SourceMetrics],
-    banks: &[SourceMetrics],
+    night: &NightMetrics,
 ) -> Result<Published> {
     let stage = stage_prefix(date, run_id);
-    for (name, value) in [("carriers", carriers), ("banks", banks)] {
+    for (name, value) in [("carriers", &night.carriers), ("banks", &night.banks)] {
         let path = format!("metrics/date={date}/{name}.json");
-        let mut f = put_json(root, &format!("{stage}{path}"), &value).await?;
+        let mut f = put_json(root, &format!("{stage}{path}"), value).await?;
         f.path = path;
         files.push(f);
     }
-    let page = dashboard_page(root, date, carriers, banks).await?;
+    let path = sources_key(date);
+    let mut f = put_json(root, &format!("{stage}{path}"), &night.sources).await?;
+    f.path = path;
+    files.push(f);
+    let page = dashboard_page(root, date, night).await?;
     let path = dashboard_key(date);
     let key = format!("{stage}{path}");
     root.put(&key, page.clone()).await?;

@@ -6,7 +6,7 @@
 use std::time::Instant;
 
 use serde::Serialize;
-use tracing::info;
+use tracing::{info, warn, Instrument};
 
 use crate::catalog::{self, Chosen};
 use crate::config::Config;
@@ -14,6 +14,7 @@ use crate::ingest::{self, IngestReport};
 use crate::publish::{self, SourceMetrics};
 use crate::reconcile::{self, Inputs};
 use crate::schema::Extract;
+use crate::sources;
 use crate::store::Root;
 use crate::{Error, Result};
 
@@ -78,6 +79,65 @@ pub struct RunRecord {
     pub published_files: usize,
     /// Rules applied.
     pub max_subscriptions_per_person: u32,
+    /// What started the run: `manual`, `schedule` or `catch-up`.
+    pub trigger: String,
+    /// Attempt number (retries of a failed scheduled run count up from 1).
+    pub attempt: u32,
+}
+
+/// Why a run starts: who asked and which attempt it is.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunMeta {
+    /// The run id (chosen before the run, so a service can name an abandoned run).
+    pub run_id: String,
+    /// `manual`, `schedule` or `catch-up`.
+    pub trigger: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+}
+
+impl RunMeta {
+    /// A run started by hand.
+    pub fn manual(date: &str) -> RunMeta {
+        RunMeta {
+            run_id: new_run_id(date),
+            trigger: "manual".into(),
+            attempt: 1,
+        }
+    }
+}
+
+impl RunRecord {
+    /// A record for a run that has not finished (yet).
+    pub fn start(date: &str, cfg: &Config, meta: &RunMeta) -> RunRecord {
+        RunRecord {
+            run_id: meta.run_id.clone(),
+            as_of: date.to_string(),
+            program_version: env!("CARGO_PKG_VERSION").to_string(),
+            status: "failed".into(),
+            error: None,
+            started_at: now(),
+            finished_at: String::new(),
+            stages: vec![],
+            ingest: IngestReport::default(),
+            inputs: None,
+            summary: vec![],
+            published_files: 0,
+            max_subscriptions_per_person: cfg.max_subscriptions_per_person,
+            trigger: meta.trigger.clone(),
+            attempt: meta.attempt,
+        }
+    }
+
+    /// Writes the record under `runs/date=D/<run_id>.json`.
+    pub async fn save(&self, root: &Root) -> Result<()> {
+        let body = serde_json::to_vec_pretty(self).map_err(|e| Error::encode("run record", e))?;
+        root.put(
+            &format!("runs/date={}/{}.json", self.as_of, self.run_id),
+            body,
+        )
+        .await
+    }
 }
 
 /// A fresh run id: date, UTC time, and a random suffix.
@@ -86,44 +146,36 @@ pub fn new_run_id(date: &str) -> String {
     format!("{date}_{now}_{:04x}", rand::random::<u16>())
 }
 
-/// Runs ingest, reconcile and publish for `date`. The run record is written
-/// whether or not the run succeeds; an error means the run could not proceed.
+/// Runs ingest, reconcile and publish for `date`, started by hand. The run
+/// record is written whether or not the run succeeds; an error means the run
+/// could not proceed.
 pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
+    run_as(root, date, cfg, &RunMeta::manual(date)).await
+}
+
+/// [`run`] with the caller's run id, trigger and attempt number.
+pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Result<RunRecord> {
     if !crate::manifest::is_date(date) {
         return Err(Error::CannotRun(format!(
             "--as-of {date:?} is not a date YYYY-MM-DD"
         )));
     }
-    let run_id = new_run_id(date);
-    let span = tracing::info_span!("run", run_id = %run_id, as_of = %date);
-    let _g = span.enter();
-    let mut record = RunRecord {
-        run_id: run_id.clone(),
-        as_of: date.to_string(),
-        program_version: env!("CARGO_PKG_VERSION").to_string(),
-        status: "failed".into(),
-        error: None,
-        started_at: now(),
-        finished_at: String::new(),
-        stages: vec![],
-        ingest: IngestReport::default(),
-        inputs: None,
-        summary: vec![],
-        published_files: 0,
-        max_subscriptions_per_person: cfg.max_subscriptions_per_person,
-    };
-    let work = format!("work/{run_id}/");
-    let result = run_stages(root, date, cfg, &run_id, &work, &mut record).await;
-    let _ = root.delete_prefix(&work).await;
-    record.finished_at = now();
-    match &result {
-        Ok(()) => record.status = "succeeded".into(),
-        Err(e) => record.error = Some(e.to_string()),
+    let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
+    async {
+        let mut record = RunRecord::start(date, cfg, meta);
+        let work = format!("work/{}/", meta.run_id);
+        let result = run_stages(root, date, cfg, &meta.run_id, &work, &mut record).await;
+        let _ = root.delete_prefix(&work).await;
+        record.finished_at = now();
+        match &result {
+            Ok(()) => record.status = "succeeded".into(),
+            Err(e) => record.error = Some(e.to_string()),
+        }
+        record.save(root).await?;
+        result.map(|()| record)
     }
-    let body = serde_json::to_vec_pretty(&record).map_err(|e| Error::encode("run record", e))?;
-    root.put(&format!("runs/date={date}/{run_id}.json"), body)
-        .await?;
-    result.map(|()| record)
+    .instrument(span)
+    .await
 }
 
 fn now() -> String {
@@ -162,10 +214,21 @@ async fn run_stages(
     let staging = publish::stage_prefix(date, run_id);
     let files = publish::write_reports(&ctx, root, &inputs, date, &staging).await?;
     let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date).await?;
-    let published = publish::commit(root, date, run_id, files, &carriers, &banks).await?;
+    let sources = sources::statuses(root, &inputs, date, cfg).await?;
+    for s in sources.iter().filter(|s| s.status == "missing") {
+        let latest = s.extract_as_of.as_deref().unwrap_or("none");
+        warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
+            "no accepted upload for the night: published with the latest extract");
+    }
+    let night = publish::NightMetrics {
+        carriers,
+        banks,
+        sources,
+    };
+    let published = publish::commit(root, date, run_id, files, &night).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
-    record.summary = summary(root, date, &carriers, &banks).await?;
+    record.summary = summary(root, date, &night.carriers, &night.banks).await?;
     info!(files = published.files.len(), "published");
     Ok(())
 }
@@ -334,6 +397,9 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
     ));
     let mut runs = vec![];
     for meta in root.list("runs/").await? {
+        if !meta.location.as_ref().starts_with("runs/date=") {
+            continue; // the service's poll records
+        }
         let body = root.get(meta.location.as_ref()).await?;
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Invalid {
             what: meta.location.to_string(),

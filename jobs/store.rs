@@ -204,6 +204,22 @@ impl Root {
             .map_err(|e| store_err("copy", from, e))
     }
 
+    /// Creates an object only if the key is free: `false` when another writer
+    /// got there first (atomic on local files and on S3).
+    pub async fn put_if_absent(&self, key: &str, data: Vec<u8>) -> Result<bool> {
+        refuse_landing(key)?;
+        let create = PutOptions::from(PutMode::Create);
+        match self
+            .store
+            .put_opts(&Path::from(key), PutPayload::from(data), create)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::AlreadyExists { .. }) => Ok(false),
+            Err(e) => Err(store_err("put", key, e)),
+        }
+    }
+
     /// Writes a small pointer object with a conditional put: create when absent,
     /// compare-and-swap on the current version when the store supports it
     /// (S3), plain overwrite where it does not (local files, whose writes are

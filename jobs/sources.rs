@@ -1,0 +1,139 @@
+//! Where each carrier's and bank's uploads stand on a night: its extract is
+//! current (an accepted upload for D), stale (older than D), or missing (an
+//! expected source with no accepted upload for D at cut-off, or a source with
+//! no accepted extract at all), and which of its uploads were rejected and
+//! why. Published with the night as `metrics/date=D/sources.json`, read by
+//! the dashboard and `/metrics`. Built from the ledger only: never row values.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::catalog::{self, Chosen};
+use crate::config::Config;
+use crate::reconcile::Inputs;
+use crate::schema::Extract;
+use crate::store::Root;
+use crate::Result;
+
+/// One source's state on night D.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SourceStatus {
+    /// `carrier` or `bank`.
+    pub kind: String,
+    /// Carrier or bank code.
+    pub source: String,
+    /// Named in `expected_carriers` / `expected_banks`.
+    pub expected: bool,
+    /// `current`, `stale` or `missing`.
+    pub status: String,
+    /// as_of of the extract used (none when the source never had one accepted).
+    pub extract_as_of: Option<String>,
+    /// D minus extract_as_of, in days.
+    pub age_days: Option<i64>,
+    /// Rejected uploads not superseded: as_of ≤ D and not older than the extract in use.
+    pub rejected_uploads: Vec<RejectedUpload>,
+}
+
+/// A rejected upload, with the ledger's reason (file, column, expected versus found).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct RejectedUpload {
+    /// The upload's date folder.
+    pub as_of: String,
+    /// Why it was rejected.
+    pub reason: String,
+    /// When it was decided (UTC).
+    pub decided_at: String,
+}
+
+/// Status of every carrier and bank known on night D: expected ones, ones
+/// with an extract in use, and ones with only rejected uploads.
+pub async fn statuses(
+    root: &Root,
+    inputs: &Inputs,
+    date: &str,
+    cfg: &Config,
+) -> Result<Vec<SourceStatus>> {
+    let mut out = vec![];
+    for (kind, extract, chosen, expected) in [
+        (
+            "carrier",
+            Extract::Subscribers,
+            &inputs.subscribers,
+            &cfg.expected_carriers,
+        ),
+        (
+            "bank",
+            Extract::Accounts,
+            &inputs.accounts,
+            &cfg.expected_banks,
+        ),
+    ] {
+        let ledgers = catalog::all_ledgers(root, extract).await?;
+        let mut known: BTreeMap<String, Option<&Chosen>> = BTreeMap::new();
+        for s in expected {
+            known.insert(s.clone(), None);
+        }
+        for l in ledgers.iter().filter(|l| l.key.as_of.as_str() <= date) {
+            known.entry(l.key.source.clone()).or_insert(None);
+        }
+        for c in chosen {
+            known.insert(c.source.clone(), Some(c));
+        }
+        for (source, used) in known {
+            let extract_as_of = used.map(|c| c.as_of.clone());
+            let since = extract_as_of.clone().unwrap_or_default();
+            let rejected_uploads = ledgers
+                .iter()
+                .filter(|l| l.key.source == source)
+                .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of >= since)
+                .filter_map(|l| {
+                    let last = l.decisions.last()?;
+                    (last.status == "rejected").then(|| RejectedUpload {
+                        as_of: l.key.as_of.clone(),
+                        reason: last.reason.clone(),
+                        decided_at: last.decided_at.clone(),
+                    })
+                })
+                .collect();
+            let is_expected = expected.contains(&source);
+            out.push(SourceStatus {
+                kind: kind.into(),
+                status: status(extract_as_of.as_deref(), date, is_expected).into(),
+                age_days: extract_as_of.as_deref().and_then(|e| age_days(e, date)),
+                extract_as_of,
+                expected: is_expected,
+                source,
+                rejected_uploads,
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> &'static str {
+    match extract_as_of {
+        Some(d) if d == date => "current",
+        Some(_) if !expected => "stale",
+        _ => "missing",
+    }
+}
+
+fn age_days(extract_as_of: &str, date: &str) -> Option<i64> {
+    let p = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
+    Some((p(date)? - p(extract_as_of)?).num_days())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_of_a_source() {
+        assert_eq!(status(Some("2026-11-21"), "2026-11-21", true), "current");
+        assert_eq!(status(Some("2026-11-20"), "2026-11-21", false), "stale");
+        assert_eq!(status(Some("2026-11-20"), "2026-11-21", true), "missing");
+        assert_eq!(status(None, "2026-11-21", false), "missing");
+        assert_eq!(age_days("2026-11-20", "2026-12-01"), Some(11));
+    }
+}
