@@ -9,3 +9,4 @@ mod idempotence;
 mod publication;
 mod rules;
 mod s3;
+mod serve;

@@ -2,101 +2,11 @@
 //! previous publication fully readable, and the next run completes the night.
 //! Also: no run modifies or deletes anything under `landing/`.
 
-use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use async_trait::async_trait;
-use futures::stream::BoxStream;
-use object_store::path::Path;
-use object_store::{
-    CopyOptions, GetOptions, GetResult, ListResult, MultipartUpload, ObjectMeta, ObjectStore,
-    PutMultipartOptions, PutOptions, PutPayload, PutResult,
-};
-
+use crate::common::flaky::Flaky;
 use crate::common::Tree;
 use junkrecon::store::Root;
-
-/// A store that fails every write after `budget` writes, as if the process died.
-#[derive(Debug)]
-struct DiesAfter {
-    inner: Arc<dyn ObjectStore>,
-    budget: AtomicUsize,
-    /// Only writes under this prefix count (and fail).
-    prefix: String,
-}
-
-impl fmt::Display for DiesAfter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "DiesAfter({})", self.inner)
-    }
-}
-
-impl DiesAfter {
-    fn spend(&self, location: &Path) -> object_store::Result<()> {
-        if !location.as_ref().starts_with(&self.prefix) {
-            return Ok(());
-        }
-        let left = self.budget.load(Ordering::SeqCst);
-        if left == 0 {
-            return Err(object_store::Error::Generic {
-                store: "DiesAfter",
-                source: "process killed".into(),
-            });
-        }
-        self.budget.store(left - 1, Ordering::SeqCst);
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl ObjectStore for DiesAfter {
-    async fn put_opts(
-        &self,
-        location: &Path,
-        payload: PutPayload,
-        opts: PutOptions,
-    ) -> object_store::Result<PutResult> {
-        self.spend(location)?;
-        self.inner.put_opts(location, payload, opts).await
-    }
-    async fn put_multipart_opts(
-        &self,
-        location: &Path,
-        opts: PutMultipartOptions,
-    ) -> object_store::Result<Box<dyn MultipartUpload>> {
-        self.spend(location)?;
-        self.inner.put_multipart_opts(location, opts).await
-    }
-    async fn get_opts(
-        &self,
-        location: &Path,
-        options: GetOptions,
-    ) -> object_store::Result<GetResult> {
-        self.inner.get_opts(location, options).await
-    }
-    fn delete_stream(
-        &self,
-        locations: BoxStream<'static, object_store::Result<Path>>,
-    ) -> BoxStream<'static, object_store::Result<Path>> {
-        self.inner.delete_stream(locations)
-    }
-    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
-        self.inner.list(prefix)
-    }
-    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
-        self.inner.list_with_delimiter(prefix).await
-    }
-    async fn copy_opts(
-        &self,
-        from: &Path,
-        to: &Path,
-        options: CopyOptions,
-    ) -> object_store::Result<()> {
-        self.spend(to)?;
-        self.inner.copy_opts(from, to, options).await
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_killed_between_objects_leaves_previous_publication_whole() {
@@ -116,11 +26,7 @@ async fn publisher_killed_between_objects_leaves_previous_publication_whole() {
     let local = t.root().store();
     for budget in [0, 3, 25] {
         for prefix in ["publications/", "reports/", "metrics/"] {
-            let dying = Arc::new(DiesAfter {
-                inner: local.clone(),
-                budget: AtomicUsize::new(budget),
-                prefix: prefix.to_string(),
-            });
+            let dying = Arc::new(Flaky::dies_after(local.clone(), prefix, budget));
             let root = Root::from_store(dying, "dying");
             let err = junkrecon::run::run(&root, "2026-11-21", &Default::default()).await;
             if err.is_ok() {
@@ -176,11 +82,7 @@ async fn a_committed_night_is_completed_by_the_next_run() {
     t.run("2026-11-20").await.unwrap();
     let good = t.hashes("reports");
     // Die while mirroring to the contract paths: the pointer is already swung.
-    let dying = Arc::new(DiesAfter {
-        inner: t.root().store(),
-        budget: AtomicUsize::new(2),
-        prefix: "reports/".into(),
-    });
+    let dying = Arc::new(Flaky::dies_after(t.root().store(), "reports/", 2));
     let root = Root::from_store(dying, "dying");
     assert!(
         junkrecon::run::run(&root, "2026-11-20", &Default::default())
