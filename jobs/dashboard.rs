@@ -26,7 +26,7 @@ const STYLE: &str = "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,
 h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:collapse;width:100%;max-width:60rem}\
 th,td{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}\
 .stale{background:#fff3cd}.missing{background:#f8d7da}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{flex:1 1 24rem;margin:0;max-width:36rem}\
-svg{width:100%;height:auto;border:1px solid #eee}.scroll{overflow-x:auto}small{color:#555}";
+svg{width:100%;height:auto;border:1px solid #eee}.today td{white-space:nowrap}.rejected th,.rejected td{text-align:left}.scroll{overflow-x:auto}small{color:#555}";
 
 const COLORS: [&str; 8] = [
     "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf",
@@ -118,7 +118,7 @@ fn today_table(
 ) {
     let _ = write!(
         h,
-        "<div class=\"scroll\"><table><thead><tr><th>Nguồn / Source</th><th>Tải lên / Upload</th><th>Ngày dữ liệu / Extract</th>\
+        "<div class=\"scroll\"><table class=\"today\"><thead><tr><th>Nguồn / Source</th><th>Tải lên / Upload</th><th>Ngày dữ liệu / Extract</th>\
          <th>Tổng / Total</th><th>Bị gắn cờ / Flagged</th><th>Sạch % / Clean %</th><th>± hôm trước / vs previous</th>\
          <th>Tiến độ % / Progress %</th><th>Mới / New</th><th>Đã xử lý / Resolved</th><th>Dòng bị loại / Rows rejected</th></tr></thead><tbody>"
     );
@@ -190,7 +190,7 @@ fn rejected_uploads(h: &mut String, statuses: &[&SourceStatus]) {
     for (s, r) in rejected {
         let _ = write!(
             h,
-            "<tr class=\"stale\" data-source=\"{}\"><td>{}</td><td>{}</td><td style=\"text-align:left\">{}</td></tr>",
+            "<tr class=\"stale\" data-source=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&s.source),
             esc(&s.source),
             esc(&r.as_of),

@@ -1,10 +1,10 @@
-//! The service's HTTP endpoints: `/metrics` (Prometheus/OpenMetrics text),
+//! The service's HTTP endpoints: `/metrics` (Prometheus text format 0.0.4),
 //! `/healthz`, `/api/metrics?date=YYYY-MM-DD` (a committed night's metrics
 //! JSON) and `/` (the dashboard of the newest night). Everything shown comes
 //! from committed publications and job counters: no row values, and metric
 //! labels are only kinds, source codes, reason codes and job names.
 
-use std::sync::atomic::AtomicU64;
+use std::fmt::Write;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
@@ -12,11 +12,6 @@ use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use prometheus_client::encoding::text::encode;
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tracing::warn;
@@ -164,163 +159,220 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+            "text/plain; version=0.0.4; charset=utf-8",
         )],
         text,
     )
         .into_response()
 }
 
-type Labels = Vec<(String, String)>;
-type FloatFamily = Family<Labels, Gauge<f64, AtomicU64>>;
-
-fn labels(pairs: &[(&str, &str)]) -> Labels {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
+/// A Prometheus text-format (0.0.4) exposition being written: one `# HELP`
+/// and `# TYPE` per family, then its samples. (prometheus-client writes only
+/// OpenMetrics; the issue and `promtool check metrics` want this format.)
+#[derive(Default)]
+struct Exposition {
+    out: String,
 }
 
-/// Registers a gauge family and returns it.
-fn gauge(reg: &mut Registry, name: &str, help: &str) -> FloatFamily {
-    let f = FloatFamily::default();
-    reg.register(name, help, f.clone());
-    f
+impl Exposition {
+    fn family(&mut self, name: &str, kind: &str, help: &str) {
+        let help = help.replace('\\', "\\\\").replace('\n', "\\n");
+        let _ = writeln!(self.out, "# HELP junkrecon_{name} {help}");
+        let _ = writeln!(self.out, "# TYPE junkrecon_{name} {kind}");
+    }
+
+    fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
+        let _ = write!(self.out, "junkrecon_{name}");
+        if !labels.is_empty() {
+            let inner: Vec<String> = labels
+                .iter()
+                .map(|(k, v)| format!("{k}=\"{}\"", escape_label(v)))
+                .collect();
+            let _ = write!(self.out, "{{{}}}", inner.join(","));
+        }
+        let _ = writeln!(self.out, " {value}");
+    }
+}
+
+fn escape_label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 /// The `/metrics` text for the newest committed night and the job counters.
 pub fn exposition(shared: &Shared, doc: Option<&NightDocument>) -> String {
-    let mut reg = Registry::with_prefix("junkrecon");
+    let mut e = Exposition::default();
     if let Some(doc) = doc {
-        night_metrics(&mut reg, doc);
+        night_metrics(&mut e, doc);
     }
-    job_metrics(&mut reg, shared);
-    let mut out = String::new();
-    if encode(&mut out, &reg).is_err() {
-        return String::from("# EOF\n");
-    }
-    out
+    job_metrics(&mut e, shared);
+    e.out
 }
 
-fn night_metrics(reg: &mut Registry, doc: &NightDocument) {
-    let night = gauge(
-        reg,
-        "published_night_timestamp_seconds",
-        "Date D of the newest committed night (midnight UTC)",
-    );
-    let clean = gauge(
-        reg,
-        "clean_pct",
-        "Clean % of the newest night (null: absent)",
-    );
-    let progress = gauge(
-        reg,
-        "cleanup_progress_pct",
-        "Cleanup progress % since the source's first published night",
-    );
-    let total = gauge(reg, "rows", "Accepted rows of the extract used");
-    let flagged = gauge(reg, "flagged_rows", "Rows with at least one reason");
-    let by_reason = gauge(reg, "flagged_rows_by_reason", "Rows carrying each reason");
-    let rejected = gauge(
-        reg,
-        "rows_rejected",
-        "Row-level rejects of the extract used",
-    );
-    let newly = gauge(
-        reg,
-        "newly_flagged_keys",
-        "Keys flagged now and not the night before",
-    );
-    let resolved = gauge(
-        reg,
-        "resolved_keys",
-        "Keys flagged the night before and not now",
-    );
-    let age = gauge(
-        reg,
-        "extract_age_days",
-        "D minus the as_of of the extract used",
-    );
-    let missing = gauge(
-        reg,
-        "source_missing",
-        "1 when the source has no accepted upload for D (expected sources, or no extract at all)",
-    );
-    let rejected_uploads = gauge(
-        reg,
-        "rejected_uploads",
-        "Rejected uploads not superseded by an accepted one",
-    );
+/// One gauge family with a value per source (absent values are left out).
+fn per_source(
+    e: &mut Exposition,
+    doc: &NightDocument,
+    name: &str,
+    help: &str,
+    value: fn(&SourceMetrics) -> Option<f64>,
+) {
+    e.family(name, "gauge", help);
+    for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
+        for m in list {
+            if let Some(v) = value(m) {
+                e.sample(name, &[("kind", kind), ("source", &m.source)], v);
+            }
+        }
+    }
+}
+
+fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
     if let Some(t) = chrono::NaiveDate::parse_from_str(&doc.as_of, "%Y-%m-%d")
         .ok()
         .and_then(|d| d.and_hms_opt(0, 0, 0))
     {
-        night
-            .get_or_create(&vec![])
-            .set(t.and_utc().timestamp() as f64);
+        let name = "published_night_timestamp_seconds";
+        e.family(
+            name,
+            "gauge",
+            "Date D of the newest committed night (midnight UTC).",
+        );
+        e.sample(name, &[], t.and_utc().timestamp() as f64);
     }
+    per_source(
+        e,
+        doc,
+        "clean_pct",
+        "Clean % of the newest night (absent when null).",
+        |m| m.clean_pct,
+    );
+    per_source(
+        e,
+        doc,
+        "cleanup_progress_pct",
+        "Cleanup progress % since the source's first published night (absent when null).",
+        |m| m.cleanup_progress_pct,
+    );
+    per_source(e, doc, "rows", "Accepted rows of the extract used.", |m| {
+        Some(m.total as f64)
+    });
+    per_source(
+        e,
+        doc,
+        "flagged_rows",
+        "Rows with at least one reason.",
+        |m| Some(m.flagged as f64),
+    );
+    per_source(
+        e,
+        doc,
+        "rows_rejected",
+        "Row-level rejects of the extract used.",
+        |m| Some(m.rows_rejected as f64),
+    );
+    per_source(
+        e,
+        doc,
+        "newly_flagged_keys",
+        "Keys flagged now and not in the previous night.",
+        |m| Some(m.newly_flagged as f64),
+    );
+    per_source(
+        e,
+        doc,
+        "resolved_keys",
+        "Keys flagged in the previous night and not now.",
+        |m| Some(m.resolved as f64),
+    );
+    let name = "flagged_rows_by_reason";
+    e.family(name, "gauge", "Rows carrying each reason code.");
     for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
         for m in list {
-            let l = labels(&[("kind", kind), ("source", &m.source)]);
-            if let Some(p) = m.clean_pct {
-                clean.get_or_create(&l).set(p);
-            }
-            if let Some(p) = m.cleanup_progress_pct {
-                progress.get_or_create(&l).set(p);
-            }
-            total.get_or_create(&l).set(m.total as f64);
-            flagged.get_or_create(&l).set(m.flagged as f64);
-            rejected.get_or_create(&l).set(m.rows_rejected as f64);
-            newly.get_or_create(&l).set(m.newly_flagged as f64);
-            resolved.get_or_create(&l).set(m.resolved as f64);
             for (reason, n) in &m.flags_by_reason {
-                let lr = labels(&[("kind", kind), ("source", &m.source), ("reason", reason)]);
-                by_reason.get_or_create(&lr).set(*n as f64);
+                let l = [
+                    ("kind", kind),
+                    ("source", m.source.as_str()),
+                    ("reason", reason),
+                ];
+                e.sample(name, &l, *n as f64);
             }
         }
     }
-    for s in &doc.sources {
-        let l = labels(&[("kind", &s.kind), ("source", &s.source)]);
-        if let Some(a) = s.age_days {
-            age.get_or_create(&l).set(a as f64);
+    source_states(e, &doc.sources);
+}
+
+/// Upload states from sources.json: age, missing, rejected uploads.
+fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
+    let families: [(&str, &str, fn(&SourceStatus) -> Option<f64>); 3] = [
+        (
+            "extract_age_days",
+            "Whole days between the night D and the as_of of the extract used.",
+            |s| s.age_days.map(|a| a as f64),
+        ),
+        (
+            "source_missing",
+            "1 when the source has no accepted upload for D (expected sources, or no extract at all).",
+            |s| Some(if s.status == "missing" { 1.0 } else { 0.0 }),
+        ),
+        (
+            "rejected_uploads",
+            "Rejected uploads not superseded by an accepted one.",
+            |s| Some(s.rejected_uploads.len() as f64),
+        ),
+    ];
+    for (name, help, value) in families {
+        e.family(name, "gauge", help);
+        for s in sources {
+            if let Some(v) = value(s) {
+                e.sample(name, &[("kind", &s.kind), ("source", &s.source)], v);
+            }
         }
-        let is_missing = if s.status == "missing" { 1.0 } else { 0.0 };
-        missing.get_or_create(&l).set(is_missing);
-        rejected_uploads
-            .get_or_create(&l)
-            .set(s.rejected_uploads.len() as f64);
     }
 }
 
-fn job_metrics(reg: &mut Registry, shared: &Shared) {
-    let runs = Family::<Labels, Counter>::default();
-    reg.register("job_runs", "Job attempts started", runs.clone());
-    let failures = Family::<Labels, Counter>::default();
-    reg.register("job_failures", "Job attempts that failed", failures.clone());
-    let duration = gauge(
-        reg,
-        "job_last_duration_seconds",
-        "Wall time of the last finished attempt",
-    );
-    let success = gauge(
-        reg,
-        "job_last_success_timestamp_seconds",
-        "Unix time of the last successful attempt",
-    );
-    let running = gauge(reg, "job_running", "1 while an attempt is in flight");
-    for job in ["poll", "nightly"] {
-        let s = shared.stats.get(job);
-        let l = labels(&[("job", job)]);
-        runs.get_or_create(&l).inc_by(s.runs);
-        failures.get_or_create(&l).inc_by(s.failures);
-        if let Some(d) = s.last_duration_secs {
-            duration.get_or_create(&l).set(d);
+fn job_metrics(e: &mut Exposition, shared: &Shared) {
+    let stats: Vec<(&str, crate::serve::JobStats)> = ["poll", "nightly"]
+        .into_iter()
+        .map(|j| (j, shared.stats.get(j)))
+        .collect();
+    let families: [(&str, &str, &str, fn(&crate::serve::JobStats) -> Option<f64>); 5] = [
+        ("job_runs_total", "counter", "Job attempts started.", |s| {
+            Some(s.runs as f64)
+        }),
+        (
+            "job_failures_total",
+            "counter",
+            "Job attempts that failed.",
+            |s| Some(s.failures as f64),
+        ),
+        (
+            "job_last_duration_seconds",
+            "gauge",
+            "Wall time of the last finished attempt.",
+            |s| s.last_duration_secs,
+        ),
+        (
+            "job_last_success_timestamp_seconds",
+            "gauge",
+            "Unix time of the last successful attempt.",
+            |s| s.last_success_unix.map(|t| t as f64),
+        ),
+        (
+            "job_running",
+            "gauge",
+            "1 while an attempt is in flight.",
+            |s| Some(if s.running { 1.0 } else { 0.0 }),
+        ),
+    ];
+    for (name, kind, help, value) in families {
+        e.family(name, kind, help);
+        for (job, s) in &stats {
+            // `task`, not `job`: Prometheus reserves `job` for the scrape target.
+            if let Some(v) = value(s) {
+                e.sample(name, &[("task", job)], v);
+            }
         }
-        if let Some(t) = s.last_success_unix {
-            success.get_or_create(&l).set(t as f64);
-        }
-        running
-            .get_or_create(&l)
-            .set(if s.running { 1.0 } else { 0.0 });
     }
 }

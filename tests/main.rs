@@ -2,10 +2,12 @@
 //! Every test works in its own temporary root.
 
 mod bad_input;
+mod browser;
 mod common;
 mod generated;
 mod golden;
 mod idempotence;
+mod ops;
 mod publication;
 mod rules;
 mod s3;

@@ -219,7 +219,6 @@ async fn the_nightly_job_publishes_and_metrics_match_the_published_json() {
     .await;
     let (code, text) = svc.get("/metrics").await;
     assert_eq!(code, 200);
-    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
     let m = scrape(&text);
     let get = |name: &str, labels: &[(&str, &str)]| -> Option<f64> {
         let mut l: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
@@ -281,9 +280,9 @@ async fn the_nightly_job_publishes_and_metrics_match_the_published_json() {
     assert_eq!(status("REDDI").as_deref(), Some("missing"));
     assert_eq!(status("VIETTEL").as_deref(), Some("missing"));
     assert_eq!(status("VINAPHONE").as_deref(), Some("stale"));
-    assert!(get("job_runs_total", &[("job", "nightly")]).unwrap() >= 1.0);
-    assert_eq!(get("job_failures_total", &[("job", "nightly")]), Some(0.0));
-    assert!(get("job_last_success_timestamp_seconds", &[("job", "nightly")]).is_some());
+    assert!(get("job_runs_total", &[("task", "nightly")]).unwrap() >= 1.0);
+    assert_eq!(get("job_failures_total", &[("task", "nightly")]), Some(0.0));
+    assert!(get("job_last_success_timestamp_seconds", &[("task", "nightly")]).is_some());
 
     // The API returns the published JSON; bad and unknown dates are told apart.
     let (code, body) = svc.get(&format!("/api/metrics?date={night}")).await;
@@ -346,7 +345,7 @@ async fn a_job_that_fails_twice_is_retried_and_every_attempt_recorded() {
     assert!((t0(&runs[1], "started_at") - t0(&runs[0], "finished_at")).num_milliseconds() >= 1000);
     assert!((t0(&runs[2], "started_at") - t0(&runs[1], "finished_at")).num_milliseconds() >= 2000);
     let m = scrape(&svc.get("/metrics").await.1);
-    let job = |n: &str| m[&(format!("junkrecon_{n}"), "job=nightly".to_string())];
+    let job = |n: &str| m[&(format!("junkrecon_{n}"), "task=nightly".to_string())];
     assert_eq!(job("job_runs_total"), 3.0);
     assert_eq!(job("job_failures_total"), 2.0);
     svc.stop().await;
