@@ -303,9 +303,12 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
     source_states(e, &doc.sources);
 }
 
+/// Reads one metric value out of a record (`None`: the sample is left out).
+type Reading<T> = fn(&T) -> Option<f64>;
+
 /// Upload states from sources.json: age, missing, rejected uploads.
 fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
-    let families: [(&str, &str, fn(&SourceStatus) -> Option<f64>); 3] = [
+    let families: [(&str, &str, Reading<SourceStatus>); 3] = [
         (
             "extract_age_days",
             "Whole days between the night D and the as_of of the extract used.",
@@ -337,7 +340,7 @@ fn job_metrics(e: &mut Exposition, shared: &Shared) {
         .into_iter()
         .map(|j| (j, shared.stats.get(j)))
         .collect();
-    let families: [(&str, &str, &str, fn(&crate::serve::JobStats) -> Option<f64>); 5] = [
+    let families: [(&str, &str, &str, Reading<crate::serve::JobStats>); 5] = [
         ("job_runs_total", "counter", "Job attempts started.", |s| {
             Some(s.runs as f64)
         }),

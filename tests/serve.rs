@@ -488,26 +488,68 @@ async fn a_stop_mid_job_leaves_the_previous_publication_whole() {
     assert!(runs.iter().any(|r| r["status"] == "abandoned"), "{runs:#?}");
 }
 
+/// Every text value of the given columns in the sample's Parquet files under `sub`.
+fn sample_values(sub: &str, columns: &[&str]) -> Vec<String> {
+    let mut out = vec![];
+    crate::common::walk(&sample_dir().join(sub), &mut |p| {
+        if p.extension().is_some_and(|e| e == "parquet") {
+            // The sample holds a deliberately corrupt file: read what can be read.
+            let Ok(f) = std::fs::File::open(p) else {
+                return;
+            };
+            let Ok(reader) =
+                parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
+                    .and_then(|b| b.build())
+            else {
+                return;
+            };
+            for b in reader.map_while(Result::ok) {
+                for c in columns {
+                    let Some(col) = b.column_by_name(c) else {
+                        continue;
+                    };
+                    let col = arrow::compute::cast(col, &arrow::datatypes::DataType::Utf8).unwrap();
+                    let col = col
+                        .as_any()
+                        .downcast_ref::<arrow::array::StringArray>()
+                        .unwrap();
+                    out.extend(col.iter().flatten().map(|v| v.trim().to_string()));
+                }
+            }
+        }
+    });
+    out.retain(|v| v.len() >= 6);
+    out
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sigterm_stops_the_binary_with_status_zero() {
-    let t = partial_sample(&["landing/identity/date=2026-11-20"]);
+async fn the_binary_logs_json_with_job_spans_no_personal_data_and_exits_zero_on_sigterm() {
+    let t = Tree::sample();
+    let night = last_cut_off_night().to_string();
     let cfg_path = t.path().join("serve.toml");
     std::fs::write(
         &cfg_path,
         format!(
-            "root = {:?}\n[serve]\npoll_schedule = \"* * * * * *\"\nnightly_schedule = \"{NEVER}\"\ncatch_up_days = 0\nhttp_address = \"127.0.0.1:0\"\n",
+            "root = {:?}\nexpected_carriers = [\"VIETTEL\", \"REDDI\"]\n[serve]\npoll_schedule = \"* * * * * *\"\nnightly_schedule = \"0 0 4 * * *\"\ncatch_up_days = 1\nhttp_address = \"127.0.0.1:0\"\n",
             t.path().to_str().unwrap()
         ),
     )
     .unwrap();
+    let log_path = t.path().join("serve.log");
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_junkrecon"))
-        .args(["serve", "--config", cfg_path.to_str().unwrap()])
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--config",
+            cfg_path.to_str().unwrap(),
+        ])
+        .env("RUST_LOG", "junkrecon=debug")
+        .stderr(std::fs::File::create(&log_path).unwrap())
         .spawn()
         .unwrap();
-    let ledger = t
-        .path()
-        .join("catalog/uploads/identity/NATIONAL/2026-11-20.json");
-    wait_for("first poll", 30, || ledger.exists()).await;
+    wait_for("the caught-up night", 90, || published(t.path(), &night)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await; // a few polls more
     let pid = child.id().to_string();
     let kill = std::process::Command::new("kill")
         .args(["-TERM", &pid])
@@ -521,4 +563,41 @@ async fn sigterm_stops_the_binary_with_status_zero() {
     })
     .await;
     assert_eq!(status.unwrap().code(), Some(0));
+
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let in_job = |l: &serde_json::Value| {
+        l["spans"].as_array().is_some_and(|s| {
+            s.iter()
+                .any(|s| s["name"] == "job" && s["run_id"].is_string())
+        })
+    };
+    assert!(lines.iter().filter(|l| in_job(l)).count() >= 3, "{log}");
+    assert!(
+        lines.iter().any(|l| l["fields"]["source"] == "REDDI"
+            && l["fields"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("no accepted upload")),
+        "a missing source is logged"
+    );
+    let mut personal = sample_values("landing/identity", &["person_id", "legacy_id", "full_name"]);
+    personal.extend(sample_values(
+        "landing/subscribers",
+        &["id_number", "full_name"],
+    ));
+    personal.extend(sample_values(
+        "landing/accounts",
+        &["id_number", "full_name"],
+    ));
+    assert!(personal.len() > 1000);
+    for v in &personal {
+        assert!(
+            !log.contains(v.as_str()),
+            "a personal value appears in the log"
+        );
+    }
 }
