@@ -158,6 +158,9 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             lease.release().await?;
             let record = result?;
             print!("{}", junkrecon::run::summary_table(&record.summary));
+            if let Some(line) = junkrecon::run::missing_line(&record.sources) {
+                println!("{line}");
+            }
             println!(
                 "run {} published {} files under {}",
                 record.run_id,

@@ -75,6 +75,8 @@ pub struct RunRecord {
     pub inputs: Option<Inputs>,
     /// Per-source summary.
     pub summary: Vec<SummaryRow>,
+    /// Each source's upload state for the night (current, stale, missing; rejected uploads).
+    pub sources: Vec<sources::SourceStatus>,
     /// Files published.
     pub published_files: usize,
     /// Rules applied.
@@ -122,6 +124,7 @@ impl RunRecord {
             ingest: IngestReport::default(),
             inputs: None,
             summary: vec![],
+            sources: vec![],
             published_files: 0,
             max_subscriptions_per_person: cfg.max_subscriptions_per_person,
             trigger: meta.trigger.clone(),
@@ -229,6 +232,7 @@ async fn run_stages(
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
     record.summary = summary(root, date, &night.carriers, &night.banks).await?;
+    record.sources = night.sources;
     info!(files = published.files.len(), "published");
     Ok(())
 }
@@ -290,6 +294,19 @@ async fn summary(
         }
     }
     Ok(rows)
+}
+
+/// One line naming the sources with no accepted upload for the night, if any.
+pub fn missing_line(sources: &[sources::SourceStatus]) -> Option<String> {
+    let missing: Vec<String> = sources
+        .iter()
+        .filter(|s| s.status == "missing")
+        .map(|s| match &s.extract_as_of {
+            Some(d) => format!("{} {} (used its {d} extract)", s.kind, s.source),
+            None => format!("{} {} (no accepted extract at all)", s.kind, s.source),
+        })
+        .collect();
+    (!missing.is_empty()).then(|| format!("missing uploads for the night: {}", missing.join(", ")))
 }
 
 /// The summary as a plain-text table.

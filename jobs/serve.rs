@@ -159,7 +159,14 @@ pub async fn serve_on(
         });
     }
     let mut scheduler = schedule(&shared.cfg.serve, tz, tx.clone(), poll_pending.clone()).await?;
-    let worker = tokio::spawn(worker(shared.clone(), rx, stop_rx.clone(), poll_pending));
+    // Jobs get their own runtime: a long DataFusion night must not delay the
+    // scheduler's ticks or the HTTP answers.
+    let jobs = tokio::runtime::Builder::new_multi_thread()
+        .thread_name("junkrecon-job")
+        .enable_all()
+        .build()
+        .map_err(|e| Error::CannotRun(format!("cannot start the job runtime: {e}")))?;
+    let worker = jobs.spawn(worker(shared.clone(), rx, stop_rx.clone(), poll_pending));
     let http = tokio::spawn(crate::http::run(listener, shared.clone(), stop_rx));
     info!(address = %shared.cfg.serve.http_address, holder = %shared.holder, "serving");
 
@@ -171,6 +178,7 @@ pub async fn serve_on(
     if let Err(e) = worker.await {
         error!(error = %e, "job worker ended abnormally");
     }
+    jobs.shutdown_background();
     let _ = http.await;
     info!("stopped");
     Ok(())

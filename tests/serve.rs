@@ -311,8 +311,9 @@ async fn a_job_that_fails_twice_is_retried_and_every_attempt_recorded() {
     cfg.serve.catch_up_days = 1;
     let svc = Service::start(root, cfg).await;
     let night = last_cut_off_night().to_string();
+    // The run record is written after the publication's marker: wait for both.
     wait_for("published after retries", 60, || {
-        published(t.path(), &night)
+        published(t.path(), &night) && run_records(t.path(), &night).len() == 3
     })
     .await;
     let runs = run_records(t.path(), &night);
