@@ -118,9 +118,9 @@ fn today_table(
 ) {
     let _ = write!(
         h,
-        "<div class=\"scroll\"><table class=\"today\"><thead><tr><th>Nguồn / Source</th><th>Tải lên / Upload</th><th>Ngày dữ liệu / Extract</th>\
-         <th>Tổng / Total</th><th>Bị gắn cờ / Flagged</th><th>Sạch % / Clean %</th><th>± hôm trước / vs previous</th>\
-         <th>Tiến độ % / Progress %</th><th>Mới / New</th><th>Đã xử lý / Resolved</th><th>Dòng bị loại / Rows rejected</th></tr></thead><tbody>"
+        "<div class=\"scroll\"><table class=\"today\"><thead><tr><th>Nguồn / Source</th><th>Sạch % / Clean %</th><th>± hôm trước / vs previous</th>\
+         <th>Tiến độ % / Progress %</th><th>Tải lên / Upload</th><th>Ngày dữ liệu / Extract</th>\
+         <th>Tổng / Total</th><th>Bị gắn cờ / Flagged</th><th>Mới / New</th><th>Đã xử lý / Resolved</th><th>Dòng bị loại / Rows rejected</th></tr></thead><tbody>"
     );
     for m in now {
         let status = statuses.iter().copied().find(|s| s.source == m.source);
@@ -147,8 +147,8 @@ fn today_table(
         };
         let _ = write!(
             h,
-            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td>{u}</td><td>{e}</td><td>{t}</td><td>{f}</td><td class=\"clean-pct\">{c}</td><td>{delta}</td>\
-             <td class=\"progress-pct\">{p}</td><td>{n}</td><td>{r}</td><td>{rr}</td></tr>",
+            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td class=\"clean-pct\">{c}</td><td>{delta}</td><td class=\"progress-pct\">{p}</td>\
+             <td>{u}</td><td>{e}</td><td>{t}</td><td>{f}</td><td>{n}</td><td>{r}</td><td>{rr}</td></tr>",
             s = esc(&m.source),
             u = status_label(status),
             e = m.extract_as_of,
@@ -167,7 +167,7 @@ fn today_table(
     {
         let _ = write!(
             h,
-            "<tr class=\"missing\" data-source=\"{src}\"><td>{src}</td><td>{u}</td><td colspan=\"9\">chưa có dữ liệu được chấp nhận / no accepted extract</td></tr>",
+            "<tr class=\"missing\" data-source=\"{src}\"><td>{src}</td><td>–</td><td>–</td><td>–</td><td>{u}</td><td colspan=\"6\">chưa có dữ liệu được chấp nhận / no accepted extract</td></tr>",
             src = esc(&s.source),
             u = status_label(Some(s)),
         );
