@@ -25,11 +25,14 @@ SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.s
 
        -- DECEASED: the registry's deceased_on is not null and <= D.
        (k.person_id IS NOT NULL AND k.deceased_on IS NOT NULL AND k.deceased_on <= DATE '${AS_OF}') AS deceased
-FROM (
+-- "registry keys RIGHT JOIN holders": the engine holds the left side of a
+-- join in memory as a hash table and streams the right side, so the narrow
+-- registry keys are held and the (larger) holder rows stream past them.
+FROM identity_keys k
+RIGHT JOIN (
     SELECT id_checks.*,
            CASE WHEN in_scope AND NOT missing_id AND NOT malformed_id THEN id_type END AS lookup_type
     FROM id_checks
 ) c
-LEFT JOIN identity_keys k
        ON k.key_type = c.lookup_type
       AND k.key_value = c.id_number

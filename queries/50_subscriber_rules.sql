@@ -33,11 +33,18 @@ GROUP BY key
 HAVING count(*) > 1;
 
 CREATE VIEW subscriber_rules AS
-SELECT r.*,
-       (o.row_id IS NOT NULL) AS over_limit,
+SELECT r.* EXCLUDE (over_limit_row),
+       (r.over_limit_row IS NOT NULL) AS over_limit,
        (d.key IS NOT NULL) AS duplicate_msisdn
-FROM over_limit_lines o
-RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'S') r
-        ON o.source = r.source AND o.row_id = r.row_id
-LEFT JOIN duplicate_msisdns d
+-- Written as "small RIGHT JOIN big" on purpose: the engine builds its hash
+-- table from the left side and streams the right one, and a hash table is
+-- held in memory whole. The left sides here are the few lines over the limit
+-- and the few duplicated numbers; the subscriber rows stream past them.
+FROM duplicate_msisdns d
+RIGHT JOIN (
+    SELECT r.*, o.row_id AS over_limit_row
+    FROM over_limit_lines o
+    RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'S') r
+            ON o.source = r.source AND o.row_id = r.row_id
+) r
        ON d.key = r.key

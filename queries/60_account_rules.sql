@@ -15,7 +15,7 @@ GROUP BY source, key
 HAVING count(*) > 1;
 
 CREATE VIEW account_rules AS
-SELECT a.*,
+SELECT a.* EXCLUDE (phone_holder),
        (d.key IS NOT NULL) AS duplicate_account,
 
        -- OTP_PHONE_MISSING: resolved row whose otp_msisdn is null (or empty).
@@ -24,14 +24,20 @@ SELECT a.*,
        -- OTP_PHONE_MISMATCH: resolved row whose otp_msisdn does not normalise
        -- (otp_msisdn is then null while otp_present), or whose phone is not
        -- held by the same person at any carrier.
-       (a.person_id IS NOT NULL AND a.otp_present AND p.person_id IS NULL) AS otp_phone_mismatch,
+       (a.person_id IS NOT NULL AND a.otp_present AND a.phone_holder IS NULL) AS otp_phone_mismatch,
 
        -- NO_BIOMETRIC: resolved row whose biometric_verified is false.
        (a.person_id IS NOT NULL AND NOT a.biometric_verified) AS no_biometric
-FROM (SELECT * FROM resolved WHERE kind = 'A') a
-LEFT JOIN subscriber_phones p
-       ON p.msisdn = a.otp_msisdn
-      AND p.person_id = a.person_id
-LEFT JOIN duplicate_accounts d
+-- "smaller RIGHT JOIN accounts" on purpose: the engine holds the left side
+-- of a join in memory as a hash table and streams the right side (two narrow
+-- columns of phones and the few duplicated accounts, not every account row).
+FROM duplicate_accounts d
+RIGHT JOIN (
+    SELECT a.*, p.person_id AS phone_holder
+    FROM subscriber_phones p
+    RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'A') a
+            ON p.msisdn = a.otp_msisdn
+           AND p.person_id = a.person_id
+) a
        ON d.source = a.source
       AND d.key = a.key
