@@ -155,7 +155,9 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             )
             .await?;
             let result = junkrecon::run::run(&root, &as_of, &cfg).await;
-            lease.release().await?;
+            if let Err(e) = lease.release().await {
+                eprintln!("junkrecon: could not release the lease (it expires by itself): {e}");
+            }
             let record = result?;
             print!("{}", junkrecon::run::summary_table(&record.summary));
             if let Some(line) = junkrecon::run::missing_line(&record.sources) {
