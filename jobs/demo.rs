@@ -54,7 +54,9 @@ pub async fn demo(dir: &Path, persons: u64) -> Result<String> {
         "\nReports:  {abs}/reports/<subscribers|accounts>/<carrier|bank>=CODE/date=D/flags.csv (and .parquet)\n\
          Metrics:  {abs}/metrics/date=D/carriers.json, banks.json (committed by _PUBLISHED.json)\n\
          Rejects:  {abs}/reports/rejects/date=D/rejects.parquet\n\
-         Ledger:   {abs}/catalog/uploads/   Run records: {abs}/runs/\n"
+         Ledger:   {abs}/catalog/uploads/   Run records: {abs}/runs/\n\
+         Dashboard: {abs}/reports/dashboard.html (open it in a browser)\n\
+         Service:  junkrecon serve --config ops/junkrecon.example.toml --data {abs}   (then http://127.0.0.1:8080/)\n"
     ));
     Ok(out)
 }
