@@ -216,7 +216,7 @@ fn per_source(
     doc: &NightDocument,
     name: &str,
     help: &str,
-    value: fn(&SourceMetrics) -> Option<f64>,
+    value: Reading<SourceMetrics>,
 ) {
     e.family(name, "gauge", help);
     for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
@@ -241,51 +241,42 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
         );
         e.sample(name, &[], t.and_utc().timestamp() as f64);
     }
-    per_source(
-        e,
-        doc,
-        "clean_pct",
-        "Clean % of the newest night (absent when null).",
-        |m| m.clean_pct,
-    );
-    per_source(
-        e,
-        doc,
-        "cleanup_progress_pct",
-        "Cleanup progress % since the source's first published night (absent when null).",
-        |m| m.cleanup_progress_pct,
-    );
-    per_source(e, doc, "rows", "Accepted rows of the extract used.", |m| {
-        Some(m.total as f64)
-    });
-    per_source(
-        e,
-        doc,
-        "flagged_rows",
-        "Rows with at least one reason.",
-        |m| Some(m.flagged as f64),
-    );
-    per_source(
-        e,
-        doc,
-        "rows_rejected",
-        "Row-level rejects of the extract used.",
-        |m| Some(m.rows_rejected as f64),
-    );
-    per_source(
-        e,
-        doc,
-        "newly_flagged_keys",
-        "Keys flagged now and not in the previous night.",
-        |m| Some(m.newly_flagged as f64),
-    );
-    per_source(
-        e,
-        doc,
-        "resolved_keys",
-        "Keys flagged in the previous night and not now.",
-        |m| Some(m.resolved as f64),
-    );
+    let families: [(&str, &str, Reading<SourceMetrics>); 7] = [
+        (
+            "clean_pct",
+            "Clean % of the newest night (absent when null).",
+            |m| m.clean_pct,
+        ),
+        (
+            "cleanup_progress_pct",
+            "Cleanup progress % since the source's first published night (absent when null).",
+            |m| m.cleanup_progress_pct,
+        ),
+        ("rows", "Accepted rows of the extract used.", |m| {
+            Some(m.total as f64)
+        }),
+        ("flagged_rows", "Rows with at least one reason.", |m| {
+            Some(m.flagged as f64)
+        }),
+        (
+            "rows_rejected",
+            "Row-level rejects of the extract used.",
+            |m| Some(m.rows_rejected as f64),
+        ),
+        (
+            "newly_flagged_keys",
+            "Keys flagged now and not in the previous night.",
+            |m| Some(m.newly_flagged as f64),
+        ),
+        (
+            "resolved_keys",
+            "Keys flagged in the previous night and not now.",
+            |m| Some(m.resolved as f64),
+        ),
+    ];
+    for (name, help, value) in families {
+        per_source(e, doc, name, help, value);
+    }
     let name = "flagged_rows_by_reason";
     e.family(name, "gauge", "Rows carrying each reason code.");
     for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {

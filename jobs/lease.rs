@@ -281,6 +281,20 @@ async fn heartbeat(
 mod tests {
     use super::*;
 
+    async fn take(r: &Root, holder: &str, ttl: Duration) -> Lease {
+        match Lease::try_acquire(r, holder, "poll", ttl).await.unwrap() {
+            Acquire::Taken(l) => l,
+            Acquire::Busy(h) => panic!("{holder}: root held by {}", h.holder),
+        }
+    }
+
+    async fn busy(r: &Root, holder: &str, ttl: Duration) -> bool {
+        matches!(
+            Lease::try_acquire(r, holder, "poll", ttl).await.unwrap(),
+            Acquire::Busy(_)
+        )
+    }
+
     fn root() -> (tempfile::TempDir, Root) {
         let d = tempfile::tempdir().unwrap();
         let r = Root::open(d.path().to_str().unwrap()).unwrap();
@@ -291,9 +305,7 @@ mod tests {
     async fn one_holder_at_a_time_and_release_frees_it() {
         let (_d, r) = root();
         let ttl = Duration::from_secs(60);
-        let Acquire::Taken(a) = Lease::try_acquire(&r, "a", "poll", ttl).await.unwrap() else {
-            panic!("free root")
-        };
+        let a = take(&r, "a", ttl).await;
         match Lease::try_acquire(&r, "b", "nightly", ttl).await.unwrap() {
             Acquire::Busy(h) => assert_eq!(h.holder, "a"),
             Acquire::Taken(_) => panic!("two holders"),
@@ -301,9 +313,7 @@ mod tests {
         assert_eq!(current(&r).await.unwrap().unwrap().job, "poll");
         a.release().await.unwrap();
         assert!(current(&r).await.unwrap().is_none());
-        let Acquire::Taken(b) = Lease::try_acquire(&r, "b", "nightly", ttl).await.unwrap() else {
-            panic!("released root")
-        };
+        let b = take(&r, "b", ttl).await;
         assert_eq!(b.generation(), 2);
         b.release().await.unwrap();
     }
@@ -312,18 +322,11 @@ mod tests {
     async fn a_crashed_holder_loses_the_lease_when_it_expires() {
         let (_d, r) = root();
         let ttl = Duration::from_millis(600);
-        let Acquire::Taken(a) = Lease::try_acquire(&r, "a", "poll", ttl).await.unwrap() else {
-            panic!("free root")
-        };
+        let a = take(&r, "a", ttl).await;
         a.heartbeat.abort(); // the process died: no more renewals
-        assert!(matches!(
-            Lease::try_acquire(&r, "b", "poll", ttl).await.unwrap(),
-            Acquire::Busy(_)
-        ));
+        assert!(busy(&r, "b", ttl).await);
         tokio::time::sleep(Duration::from_millis(700)).await;
-        let Acquire::Taken(b) = Lease::try_acquire(&r, "b", "poll", ttl).await.unwrap() else {
-            panic!("expired lease kept")
-        };
+        let b = take(&r, "b", ttl).await;
         b.release().await.unwrap();
     }
 
@@ -331,14 +334,9 @@ mod tests {
     async fn a_live_holder_keeps_renewing() {
         let (_d, r) = root();
         let ttl = Duration::from_millis(600);
-        let Acquire::Taken(a) = Lease::try_acquire(&r, "a", "poll", ttl).await.unwrap() else {
-            panic!("free root")
-        };
+        let a = take(&r, "a", ttl).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
-        assert!(matches!(
-            Lease::try_acquire(&r, "b", "poll", ttl).await.unwrap(),
-            Acquire::Busy(_)
-        ));
+        assert!(busy(&r, "b", ttl).await);
         assert!(!a.lost());
         a.release().await.unwrap();
     }
