@@ -217,7 +217,8 @@ async fn run_stages(
     let staging = publish::stage_prefix(date, run_id);
     let files = publish::write_reports(&ctx, root, &inputs, date, &staging).await?;
     let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date).await?;
-    let sources = sources::statuses(root, &inputs, date, cfg).await?;
+    let ledgers = sources::SourceLedgers::read(root).await?;
+    let sources = sources::statuses(&ledgers, &inputs, date, cfg);
     for s in sources.iter().filter(|s| s.status == "missing") {
         let latest = s.extract_as_of.as_deref().unwrap_or("none");
         warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
@@ -231,7 +232,7 @@ async fn run_stages(
     let published = publish::commit(root, date, run_id, files, &night).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
-    record.summary = summary(root, date, &night.carriers, &night.banks).await?;
+    record.summary = summary(&ledgers, date, &night.carriers, &night.banks);
     record.sources = night.sources;
     info!(files = published.files.len(), "published");
     Ok(())
@@ -262,18 +263,15 @@ pub async fn choose_inputs(root: &Root, date: &str) -> Result<Inputs> {
     })
 }
 
-async fn summary(
-    root: &Root,
+fn summary(
+    all: &sources::SourceLedgers,
     date: &str,
     carriers: &[SourceMetrics],
     banks: &[SourceMetrics],
-) -> Result<Vec<SummaryRow>> {
+) -> Vec<SummaryRow> {
     let mut rows = vec![];
-    for (kind, extract, metrics) in [
-        ("carrier", Extract::Subscribers, carriers),
-        ("bank", Extract::Accounts, banks),
-    ] {
-        let ledgers = catalog::all_ledgers(root, extract).await?;
+    for (kind, metrics) in [("carrier", carriers), ("bank", banks)] {
+        let ledgers = all.of(kind);
         for m in metrics {
             let rejected = ledgers
                 .iter()
@@ -293,7 +291,7 @@ async fn summary(
             });
         }
     }
-    Ok(rows)
+    rows
 }
 
 /// One line naming the sources with no accepted upload for the night, if any.

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, Chosen};
+use crate::catalog::{self, Chosen, FolderLedger};
 use crate::config::Config;
 use crate::reconcile::Inputs;
 use crate::schema::Extract;
@@ -46,30 +46,47 @@ pub struct RejectedUpload {
     pub decided_at: String,
 }
 
+/// The ledgers of carriers' and banks' uploads, read once per run.
+pub struct SourceLedgers {
+    /// `catalog/uploads/subscribers/`.
+    pub carriers: Vec<FolderLedger>,
+    /// `catalog/uploads/accounts/`.
+    pub banks: Vec<FolderLedger>,
+}
+
+impl SourceLedgers {
+    /// Reads every ledger of both source kinds.
+    pub async fn read(root: &Root) -> Result<SourceLedgers> {
+        Ok(SourceLedgers {
+            carriers: catalog::all_ledgers(root, Extract::Subscribers).await?,
+            banks: catalog::all_ledgers(root, Extract::Accounts).await?,
+        })
+    }
+
+    /// The ledgers of one kind (`carrier` or `bank`).
+    pub fn of(&self, kind: &str) -> &[FolderLedger] {
+        if kind == "carrier" {
+            &self.carriers
+        } else {
+            &self.banks
+        }
+    }
+}
+
 /// Status of every carrier and bank known on night D: expected ones, ones
 /// with an extract in use, and ones with only rejected uploads.
-pub async fn statuses(
-    root: &Root,
+pub fn statuses(
+    all: &SourceLedgers,
     inputs: &Inputs,
     date: &str,
     cfg: &Config,
-) -> Result<Vec<SourceStatus>> {
+) -> Vec<SourceStatus> {
     let mut out = vec![];
-    for (kind, extract, chosen, expected) in [
-        (
-            "carrier",
-            Extract::Subscribers,
-            &inputs.subscribers,
-            &cfg.expected_carriers,
-        ),
-        (
-            "bank",
-            Extract::Accounts,
-            &inputs.accounts,
-            &cfg.expected_banks,
-        ),
+    for (kind, chosen, expected) in [
+        ("carrier", &inputs.subscribers, &cfg.expected_carriers),
+        ("bank", &inputs.accounts, &cfg.expected_banks),
     ] {
-        let ledgers = catalog::all_ledgers(root, extract).await?;
+        let ledgers = all.of(kind);
         let mut known: BTreeMap<String, Option<&Chosen>> = BTreeMap::new();
         for s in expected {
             known.insert(s.clone(), None);
@@ -108,7 +125,7 @@ pub async fn statuses(
             });
         }
     }
-    Ok(out)
+    out
 }
 
 fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> &'static str {
