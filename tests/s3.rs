@@ -274,3 +274,44 @@ async fn wrong_credentials_are_one_clear_line() {
         "no credential in the message: {err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_lease_admits_one_holder_on_s3() {
+    use junkrecon::lease::{Acquire, Lease};
+    let Some(env) = s3_env() else { return };
+    let cfg = config(&env.endpoint);
+    let root = Root::open_with(
+        &format!("s3://{}/{}", env.bucket, unique_prefix("lease")),
+        &cfg.s3,
+    )
+    .unwrap();
+    let ttl = std::time::Duration::from_secs(30);
+    // Two contenders at once: the create-if-absent put lets exactly one win.
+    let (a, b) = tokio::join!(
+        Lease::try_acquire(&root, "a", "poll", ttl),
+        Lease::try_acquire(&root, "b", "poll", ttl)
+    );
+    let mut won: Vec<Lease> = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter_map(|x| match x {
+            Acquire::Taken(l) => Some(l),
+            Acquire::Busy(_) => None,
+        })
+        .collect();
+    assert_eq!(won.len(), 1, "exactly one holder");
+    let held = won.pop().unwrap();
+    assert!(matches!(
+        Lease::try_acquire(&root, "c", "nightly", ttl)
+            .await
+            .unwrap(),
+        Acquire::Busy(_)
+    ));
+    held.release().await.unwrap();
+    match Lease::try_acquire(&root, "c", "nightly", ttl)
+        .await
+        .unwrap()
+    {
+        Acquire::Taken(l) => l.release().await.unwrap(),
+        Acquire::Busy(h) => panic!("released lease still held by {}", h.holder),
+    }
+}
