@@ -110,15 +110,25 @@ pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
-    let tasks = keys.into_iter().map(|key| {
+    let tasks = keys.into_iter().enumerate().map(|(i, key)| {
         let (root, run_id) = (root.clone(), run_id.to_string());
         let span = tracing::info_span!("upload", upload = %key.label());
-        tokio::spawn(async move { ingest_folder(&root, &key, &run_id).await }.instrument(span))
+        let task =
+            tokio::spawn(async move { ingest_folder(&root, &key, &run_id).await }.instrument(span));
+        async move { (i, task.await) }
     });
-    let mut results = futures::stream::iter(tasks).buffered(parallel);
-    while let Some(joined) = results.next().await {
+    // Unordered: `buffered` counts a finished folder waiting behind a slower
+    // one as in flight, so on a night where most folders were decided before,
+    // only one upload at a time was being curated.
+    let mut results: Vec<(usize, Folder)> = vec![];
+    let mut stream = futures::stream::iter(tasks).buffer_unordered(parallel);
+    while let Some((i, joined)) = stream.next().await {
         let outcome =
             joined.map_err(|e| Error::CannotRun(format!("ingest task failed: {e}")))??;
+        results.push((i, outcome));
+    }
+    results.sort_by_key(|(i, _)| *i);
+    for (_, outcome) in results {
         match outcome {
             Folder::InProgress(dir) => report.in_progress.push(dir),
             Folder::AlreadyDecided => report.already_decided += 1,

@@ -161,11 +161,13 @@ pub async fn serve_on(
     let mut scheduler = schedule(&shared.cfg.serve, tz, tx.clone(), poll_pending.clone()).await?;
     // Jobs get their own runtime: a long DataFusion night must not delay the
     // scheduler's ticks or the HTTP answers.
-    let jobs = tokio::runtime::Builder::new_multi_thread()
-        .thread_name("junkrecon-job")
-        .enable_all()
-        .build()
-        .map_err(|e| Error::CannotRun(format!("cannot start the job runtime: {e}")))?;
+    let jobs = JobRuntime(Some(
+        tokio::runtime::Builder::new_multi_thread()
+            .thread_name("junkrecon-job")
+            .enable_all()
+            .build()
+            .map_err(|e| Error::CannotRun(format!("cannot start the job runtime: {e}")))?,
+    ));
     let worker = jobs.spawn(worker(shared.clone(), rx, stop_rx.clone(), poll_pending));
     let http = tokio::spawn(crate::http::run(listener, shared.clone(), stop_rx));
     info!(address = %shared.cfg.serve.http_address, holder = %shared.holder, "serving");
@@ -178,10 +180,36 @@ pub async fn serve_on(
     if let Err(e) = worker.await {
         error!(error = %e, "job worker ended abnormally");
     }
-    jobs.shutdown_background();
+    drop(jobs);
     let _ = http.await;
     info!("stopped");
     Ok(())
+}
+
+/// The jobs' own runtime. Dropped without blocking (a runtime may not be
+/// dropped by blocking inside another one, e.g. when the service's future is
+/// dropped): tasks still on it are abandoned, as at shutdown.
+struct JobRuntime(Option<tokio::runtime::Runtime>);
+
+impl JobRuntime {
+    fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0
+            .as_ref()
+            .expect("runtime present until dropped")
+            .spawn(f)
+    }
+}
+
+impl Drop for JobRuntime {
+    fn drop(&mut self) {
+        if let Some(rt) = self.0.take() {
+            rt.shutdown_background();
+        }
+    }
 }
 
 /// Registers the poll and nightly schedules; their firings only queue triggers.
