@@ -71,15 +71,18 @@ pub async fn night(shared: &Shared, date: Option<&str>) -> Result<Option<NightDo
             None => return Ok(None),
         },
     };
-    let Some(p) = publish::read_current(root, &date).await? else {
+    let Some((p, carriers, banks)) = publish::read_committed_metrics(root, &date).await? else {
         return Ok(None);
     };
-    let stage = publish::stage_prefix(&date, &p.run_id);
-    let read = |name: &str| format!("{stage}metrics/date={date}/{name}.json");
+    let staged = format!(
+        "{}{}",
+        publish::stage_prefix(&date, &p.run_id),
+        publish::sources_key(&date)
+    );
     Ok(Some(NightDocument {
-        carriers: root.get_json(&read("carriers")).await?.unwrap_or_default(),
-        banks: root.get_json(&read("banks")).await?.unwrap_or_default(),
-        sources: root.get_json(&read("sources")).await?.unwrap_or_default(),
+        carriers,
+        banks,
+        sources: root.get_json(&staged).await?.unwrap_or_default(),
         as_of: date,
         run_id: p.run_id,
         published_at: p.published_at,

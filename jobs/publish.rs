@@ -611,19 +611,9 @@ async fn dashboard_page(root: &Root, date: &str, night: &NightMetrics) -> Result
         if d.as_str() >= date {
             continue;
         }
-        let Some(p) = read_current(root, &d).await? else {
-            continue;
-        };
-        let stage = stage_prefix(&d, &p.run_id);
-        let c: Vec<SourceMetrics> = root
-            .get_json(&format!("{stage}metrics/date={d}/carriers.json"))
-            .await?
-            .unwrap_or_default();
-        let b: Vec<SourceMetrics> = root
-            .get_json(&format!("{stage}metrics/date={d}/banks.json"))
-            .await?
-            .unwrap_or_default();
-        history.push((d, c, b));
+        if let Some((_, c, b)) = read_committed_metrics(root, &d).await? {
+            history.push((d, c, b));
+        }
     }
     let mut nights: Vec<crate::dashboard::Night> = history
         .iter()
@@ -709,6 +699,22 @@ pub async fn commit(
         root.copy(&dashboard_key(date), DASHBOARD).await?;
     }
     Ok(published)
+}
+
+/// A committed night's publication with its carriers.json and banks.json,
+/// read from the run's staging through the pointer (`None`: not published).
+pub async fn read_committed_metrics(
+    root: &Root,
+    date: &str,
+) -> Result<Option<(Published, Vec<SourceMetrics>, Vec<SourceMetrics>)>> {
+    let Some(p) = read_current(root, date).await? else {
+        return Ok(None);
+    };
+    let stage = stage_prefix(date, &p.run_id);
+    let read = |name: &str| format!("{stage}metrics/date={date}/{name}.json");
+    let carriers = root.get_json(&read("carriers")).await?.unwrap_or_default();
+    let banks = root.get_json(&read("banks")).await?.unwrap_or_default();
+    Ok(Some((p, carriers, banks)))
 }
 
 /// The committed publication of a date, read through its pointer (`None`: not published).
