@@ -71,6 +71,12 @@ fn unique_prefix(name: &str) -> String {
     )
 }
 
+/// An empty root under a unique prefix of the test bucket.
+fn fresh_root(env: &S3Env, cfg: &Config, name: &str) -> Root {
+    let spec = format!("s3://{}/{}", env.bucket, unique_prefix(name));
+    Root::open_with(&spec, &cfg.s3).unwrap()
+}
+
 /// Uploads the sample's landing tree, as senders would.
 async fn upload_sample(root: &Root) {
     let base = sample_dir();
@@ -115,11 +121,7 @@ async fn download(root: &Root) -> Tree {
 async fn golden_sample_on_s3() {
     let Some(env) = s3_env() else { return };
     let cfg = config(&env.endpoint);
-    let root = Root::open_with(
-        &format!("s3://{}/{}", env.bucket, unique_prefix("golden")),
-        &cfg.s3,
-    )
-    .unwrap();
+    let root = fresh_root(&env, &cfg, "golden");
     root.probe().await.unwrap();
     upload_sample(&root).await;
     let before = listing(&root, "landing/").await;
@@ -213,11 +215,7 @@ async fn transient_failures_are_retried() {
     let Some(env) = s3_env() else { return };
     let (proxy, failed) = flaky_proxy(env.endpoint.clone(), 6).await;
     let cfg = config(&proxy);
-    let root = Root::open_with(
-        &format!("s3://{}/{}", env.bucket, unique_prefix("flaky")),
-        &cfg.s3,
-    )
-    .unwrap();
+    let root = fresh_root(&env, &cfg, "flaky");
     upload_sample(&root).await;
     junkrecon::run::run(&root, "2026-11-20", &cfg)
         .await
@@ -280,11 +278,7 @@ async fn the_lease_admits_one_holder_on_s3() {
     use junkrecon::lease::{Acquire, Lease};
     let Some(env) = s3_env() else { return };
     let cfg = config(&env.endpoint);
-    let root = Root::open_with(
-        &format!("s3://{}/{}", env.bucket, unique_prefix("lease")),
-        &cfg.s3,
-    )
-    .unwrap();
+    let root = fresh_root(&env, &cfg, "lease");
     let ttl = std::time::Duration::from_secs(30);
     // Two contenders at once: the create-if-absent put lets exactly one win.
     let (a, b) = tokio::join!(
