@@ -18,6 +18,11 @@ pub struct Config {
     pub memory_limit_mb: u64,
     /// Directory for DataFusion spill files; empty = system temp dir.
     pub spill_dir: String,
+    /// How the reconciliation's joins are planned: `auto` (hash joins; a step
+    /// whose hash table does not fit `memory_limit_mb` is re-planned with
+    /// sort-merge joins, which spill), `hash` (never re-planned), or
+    /// `sort-merge` (always; bounded memory, slower).
+    pub joins: Joins,
     /// Parallelism of queries; 0 = number of cores.
     pub target_partitions: usize,
     /// Rows per batch inside the engine.
@@ -31,6 +36,19 @@ pub struct Config {
     pub s3: S3Settings,
     /// `junkrecon serve`: schedules, HTTP, retries, lease.
     pub serve: ServeSettings,
+}
+
+/// Join planning of the reconciliation (see [`Config::joins`]).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Joins {
+    /// Hash joins, re-planned as sort-merge joins when a hash table does not fit.
+    #[default]
+    Auto,
+    /// Hash joins only: a hash table larger than the memory limit fails the run.
+    Hash,
+    /// Sort-merge joins only: every join spills through sorts.
+    SortMerge,
 }
 
 /// Settings of the scheduled service (`junkrecon serve`).
@@ -156,6 +174,7 @@ impl Default for Config {
             max_subscriptions_per_person: 10,
             memory_limit_mb: 0,
             spill_dir: String::new(),
+            joins: Joins::Auto,
             target_partitions: 0,
             batch_size: 8192,
             expected_carriers: vec![],

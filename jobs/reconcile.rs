@@ -18,13 +18,15 @@ use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
 use datafusion::datasource::MemTable;
-use datafusion::execution::memory_pool::FairSpillPool;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
+};
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
 use crate::catalog::Chosen;
-use crate::config::Config;
+use crate::config::{Config, Joins};
 use crate::ingest::{curated_schema, rejects_schema};
 use crate::schema::Extract;
 use crate::store::{Root, DATAFUSION_URL};
@@ -92,8 +94,28 @@ pub mod sql {
     );
 }
 
-/// A DataFusion session reading the root through the store (`junkrecon://root/`).
+/// A DataFusion session reading the root through the store (`junkrecon://root/`),
+/// with a memory pool of `memory_limit_mb` when one is set.
 pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
+    let pool = (cfg.memory_limit_mb > 0).then(|| {
+        let bytes = (cfg.memory_limit_mb as usize) * 1024 * 1024;
+        // Tracking names the largest consumers in an out-of-memory error.
+        let pool = TrackConsumersPool::new(
+            FairSpillPool::new(bytes),
+            std::num::NonZeroUsize::new(5).expect("non-zero"),
+        );
+        Arc::new(pool) as Arc<dyn MemoryPool>
+    });
+    session_with_pool(root, cfg, pool)
+}
+
+/// [`session`] with the caller's memory pool (`None`: unbounded). Tests use a
+/// pool that refuses chosen reservations.
+pub fn session_with_pool(
+    root: &Root,
+    cfg: &Config,
+    pool: Option<Arc<dyn MemoryPool>>,
+) -> Result<SessionContext> {
     let partitions = if cfg.target_partitions == 0 {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -109,14 +131,16 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
         .execution
         .parquet
         .schema_force_view_types = false;
-    let config = config
+    let mut config = config
         .with_target_partitions(partitions)
         .with_batch_size(cfg.batch_size)
         .with_information_schema(false);
     let mut rt = RuntimeEnvBuilder::new();
-    if cfg.memory_limit_mb > 0 {
-        let bytes = (cfg.memory_limit_mb as usize) * 1024 * 1024;
-        rt = rt.with_memory_pool(Arc::new(FairSpillPool::new(bytes)));
+    if let Some(pool) = pool {
+        if let MemoryLimit::Finite(bytes) = pool.memory_limit() {
+            fit_buffers(&mut config, bytes);
+        }
+        rt = rt.with_memory_pool(pool);
     }
     if !cfg.spill_dir.is_empty() {
         rt = rt.with_temp_file_path(&cfg.spill_dir);
@@ -126,6 +150,19 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
     let url = url::Url::parse(DATAFUSION_URL).expect("constant URL");
     ctx.register_object_store(&url, root.store());
     Ok(ctx)
+}
+
+/// Scales the engine's fixed-size buffers to a memory pool of `bytes`.
+fn fit_buffers(config: &mut SessionConfig, bytes: usize) {
+    let exec = &mut config.options_mut().execution;
+    // Each sort sets aside this much of the pool for its final merge (10 MiB
+    // by default); with a small pool and several sorts at once (sort-merge
+    // joins) the default alone would exhaust it.
+    exec.sort_spill_reservation_bytes = exec.sort_spill_reservation_bytes.min(bytes / 64);
+    // A Parquet writer holds its row group until it is full: at most one row
+    // per 2 KiB of pool keeps the writers of the intermediate tables to a
+    // small share of it (1M rows, the default, from a 2 GiB pool up).
+    exec.parquet.max_row_group_size = exec.parquet.max_row_group_size.min(bytes / 2048).max(8192);
 }
 
 /// Registers the Parquet files under the given folders (keys relative to the
@@ -240,15 +277,29 @@ fn curated_dirs(chosen: &[Chosen], sub: &str) -> Vec<String> {
         .collect()
 }
 
+/// How one materialised step was computed (kept in the run record).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct StepPlan {
+    /// The table materialised (`resolved`, `subscriber_flags`, `account_flags`).
+    pub table: String,
+    /// `hash` or `sort-merge`: how its joins were planned in the end.
+    pub joins: String,
+    /// Whether a hash-join attempt ran out of memory first and was re-planned.
+    pub replanned: bool,
+    /// Wall time, the failed attempt included.
+    pub seconds: f64,
+}
+
 /// Runs steps 10–70 for one date, materialising `resolved`, `subscriber_flags`
 /// and `account_flags` under `work` (a folder of this run, relative to the root).
+/// Returns how each was planned.
 pub async fn reconcile(
     ctx: &SessionContext,
     inputs: &Inputs,
     date: &str,
     cfg: &Config,
     work: &str,
-) -> Result<()> {
+) -> Result<Vec<StepPlan>> {
     let identity = curated_dirs(std::slice::from_ref(&inputs.identity), "data");
     register_parquet(
         ctx,
@@ -280,46 +331,109 @@ pub async fn reconcile(
     for (file, text) in STEPS {
         run_script(ctx, file, &render(file, text, &p)?).await?;
     }
-    materialise(ctx, "resolve", "resolved", &format!("{work}resolved/")).await?;
+    let mut plans = vec![materialise(ctx, cfg.joins, "resolve", "resolved", work).await?];
     for (file, text) in RULE_STEPS {
         run_script(ctx, file, &render(file, text, &p)?).await?;
     }
-    materialise(
-        ctx,
-        "subscriber_flags_v",
-        "subscriber_flags",
-        &format!("{work}subscriber_flags/"),
-    )
-    .await?;
-    materialise(
-        ctx,
-        "account_flags_v",
-        "account_flags",
-        &format!("{work}account_flags/"),
-    )
-    .await?;
-    Ok(())
+    for (view, table) in [
+        ("subscriber_flags_v", "subscriber_flags"),
+        ("account_flags_v", "account_flags"),
+    ] {
+        plans.push(materialise(ctx, cfg.joins, view, table, work).await?);
+    }
+    Ok(plans)
 }
 
-/// Writes a view's rows to Parquet under `dir` and registers them as `table`
-/// (with the view's schema, so an empty result is an empty table).
-async fn materialise(ctx: &SessionContext, view: &str, table: &str, dir: &str) -> Result<()> {
+/// Writes a view's rows to Parquet under `{work}{table}/` and registers them
+/// as `table` (with the view's schema, so an empty result is an empty table).
+///
+/// With [`Joins::Auto`] the view is first planned with hash joins; if a hash
+/// table does not fit the memory pool (the engine cannot spill one), the
+/// partial output is left behind and the view is planned again with
+/// sort-merge joins into `{work}{table}.sort-merge/`: same rows, bounded memory.
+async fn materialise(
+    ctx: &SessionContext,
+    joins: Joins,
+    view: &str,
+    table: &str,
+    work: &str,
+) -> Result<StepPlan> {
     let started = std::time::Instant::now();
-    let url = Root::datafusion_url(dir);
-    let df = ctx.table(view).await.map_err(|e| Error::query(view, e))?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    df.write_parquet(&url, DataFrameWriteOptions::new(), None)
-        .await
-        .map_err(|e| Error::query(view, e))?;
-    let listing = parquet_folders(table, &[dir.to_string()], schema)?;
+    let hash_first = joins != Joins::SortMerge;
+    let mut dir = format!("{work}{table}/");
+    let mut replanned = false;
+    let mut schema = write_view(ctx, view, &dir, hash_first).await;
+    if let Err(e) = &schema {
+        if joins == Joins::Auto && out_of_memory(e) {
+            tracing::warn!(
+                table,
+                "a hash table did not fit memory_limit_mb: step planned again with sort-merge joins"
+            );
+            replanned = true;
+            dir = format!("{work}{table}.sort-merge/");
+            schema = write_view(ctx, view, &dir, false).await;
+        }
+    }
+    let schema = schema.map_err(|e| Error::query(view, e))?;
+    let listing = parquet_folders(table, &[dir], schema)?;
     ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
+    let plan = StepPlan {
+        table: table.to_string(),
+        joins: if hash_first && !replanned {
+            "hash"
+        } else {
+            "sort-merge"
+        }
+        .to_string(),
+        replanned,
+        seconds: started.elapsed().as_secs_f64(),
+    };
     tracing::info!(
         table,
-        seconds = started.elapsed().as_secs_f64(),
+        joins = %plan.joins,
+        replanned,
+        seconds = plan.seconds,
         "materialised"
     );
-    Ok(())
+    Ok(plan)
+}
+
+/// Plans a view with hash joins or sort-merge joins and writes its rows as
+/// Parquet under `dir`; returns the view's schema.
+async fn write_view(
+    ctx: &SessionContext,
+    view: &str,
+    dir: &str,
+    hash_joins: bool,
+) -> datafusion::error::Result<SchemaRef> {
+    {
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let options = state.config_mut().options_mut();
+        options.optimizer.prefer_hash_join = hash_joins;
+        if !hash_joins {
+            // The engine plans sort-merge joins only over two partitions or more.
+            options.execution.target_partitions = options.execution.target_partitions.max(2);
+        }
+    }
+    let df = ctx.table(view).await?;
+    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+    df.write_parquet(
+        &Root::datafusion_url(dir),
+        DataFrameWriteOptions::new(),
+        None,
+    )
+    .await?;
+    Ok(schema)
+}
+
+/// Whether a query failed because the memory pool refused an allocation.
+fn out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
+    matches!(
+        e.find_root(),
+        datafusion::error::DataFusionError::ResourcesExhausted(_)
+    )
 }
 
 /// Schema of `previous_keys` / `baseline_keys`.

@@ -69,6 +69,8 @@ pub struct RunRecord {
     pub finished_at: String,
     /// Per-stage timings.
     pub stages: Vec<StageTiming>,
+    /// The reconciliation's materialised steps: join planning and time.
+    pub reconcile_steps: Vec<reconcile::StepPlan>,
     /// What ingest decided in this run.
     pub ingest: IngestReport,
     /// Extracts used (absent when the run stopped before choosing).
@@ -121,6 +123,7 @@ impl RunRecord {
             started_at: now(),
             finished_at: String::new(),
             stages: vec![],
+            reconcile_steps: vec![],
             ingest: IngestReport::default(),
             inputs: None,
             summary: vec![],
@@ -210,7 +213,7 @@ async fn run_stages(
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
     let ctx = reconcile::session(root, cfg)?;
-    reconcile::reconcile(&ctx, &inputs, date, cfg, work).await?;
+    record.reconcile_steps = reconcile::reconcile(&ctx, &inputs, date, cfg, work).await?;
     record.stages.push(stage("reconcile", t));
 
     let t = Instant::now();

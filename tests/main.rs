@@ -7,6 +7,7 @@ mod common;
 mod generated;
 mod golden;
 mod idempotence;
+mod memory;
 mod ops;
 mod publication;
 mod rules;
