@@ -7,6 +7,10 @@ Prints a Markdown report (ops/bench/RESULTS.md holds the last one).
 
     ops/bench/run.sh                      # installs duckdb, builds, runs 1M and 10M
     ops/bench/bench.py --sizes 1000000    # just one size (binary must be built)
+    ops/bench/bench.py --sizes 30000000 --configs limit --skip-duckdb --no-rerun
+                                          # past the 4 GiB limit: peak RSS stays near it
+    ops/bench/bench.py --sizes 10000000 --configs limit --skip-duckdb --sweep-mb 2048,1024
+                                          # the same night under smaller pools
 
 Peak RSS is the child's own maximum resident set (wait4), wall time is
 measured around the process; junkrecon's per-stage times come from its run record.
@@ -80,7 +84,9 @@ def junkrecon_night(root, date, config):
                 c[r] = c.get(r, 0) + v
         counts[kind] = c
     rows = sum(m["total"] + m["rows_rejected"] for f in ("carriers", "banks") for m in json.load(open(os.path.join(root, "metrics", f"date={date}", f + ".json"))))
-    return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows}
+    replanned = [p["table"] for p in rec.get("reconcile_steps", []) if p["joins"] != "hash"]
+    joins = "hash" if not replanned else "sort-merge: " + ", ".join(replanned)
+    return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows, "joins": joins}
 
 
 def duckdb_night(src, date, out, limit_mb):
@@ -102,6 +108,9 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("JUNKRECON_BENCH_DIR", "/tmp/junkrecon-bench"))
     ap.add_argument("--limit-mb", type=int, default=4096)
     ap.add_argument("--skip-duckdb", action="store_true")
+    ap.add_argument("--configs", default="unbounded,limit", help="which junkrecon configurations to run")
+    ap.add_argument("--no-rerun", action="store_true", help="skip the no-change re-run of day 2")
+    ap.add_argument("--sweep-mb", default="", help="extra limits (MiB) for a no-change night on the limited root, e.g. 2048,1024")
     a = ap.parse_args()
     os.makedirs(a.cache, exist_ok=True)
     limit_cfg = os.path.join(a.cache, "limit.toml")
@@ -115,25 +124,35 @@ def main():
         src, gen = generate(a.cache, n)
         lines += [f"## {n:,} persons", "", f"Generation (2 days): {gen['seconds']:.1f} s, peak RSS {gen['peak_rss_mb']:.0f} MiB.", ""]
         results = {}
-        for label, cfg in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg)):
+        configs = [c for c in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg)) if c[0].split()[0] in a.configs.split(",")]
+        for label, cfg in configs:
             root = fresh_root(a.cache, n, label.split()[0])
             land(root, src, D1)
-            night1 = junkrecon_night(root, D1, cfg)
+            nights = {"day 1": junkrecon_night(root, D1, cfg)}
             land(root, src, D2)
-            night2 = junkrecon_night(root, D2, cfg)
-            results[label] = {"day 1": night1, "day 2": night2, "day 2 again (no change)": junkrecon_night(root, D2, cfg)}
-        lines += ["| junkrecon night | memory | rows | ingest s | reconcile s | publish s | total wall s | rows/s | peak RSS MiB |", "|---|---|---|---|---|---|---|---|---|"]
+            nights["day 2"] = junkrecon_night(root, D2, cfg)
+            if not a.no_rerun:
+                nights["day 2 again (no change)"] = junkrecon_night(root, D2, cfg)
+            if cfg:
+                for mb in [int(x) for x in a.sweep_mb.split(",") if x]:
+                    sweep = os.path.join(a.cache, f"limit-{mb}.toml")
+                    open(sweep, "w").write(f"memory_limit_mb = {mb}\nspill_dir = \"{a.cache}/spill\"\n")
+                    nights[f"day 2 again, limit {mb} MiB"] = junkrecon_night(root, D2, sweep)
+            results[label] = nights
+        lines += ["| junkrecon night | memory | rows | ingest s | reconcile s | publish s | total wall s | rows/s | peak RSS MiB | joins |", "|---|---|---|---|---|---|---|---|---|---|"]
         for label, nights in results.items():
             for night, r in nights.items():
                 if "error" in r:
-                    lines.append(f"| {night} | {label} | failed: {r['error'][-200:]} | | | | | | |")
+                    lines.append(f"| {night} | {label} | failed: {r['error'][-200:]} | | | | | | | |")
                     continue
                 s = r["stages"]
-                lines.append(f"| {night} | {label} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} |")
+                lines.append(f"| {night} | {label} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['joins']} |")
         lines.append("")
         if not a.skip_duckdb:
             lines += ["| DuckDB night | memory | ingest s | reconcile+publish s | total wall s | peak RSS MiB | junkrecon/DuckDB (wall) | same flag counts |", "|---|---|---|---|---|---|---|---|"]
             for label, limit in (("unbounded", None), (f"limit {a.limit_mb} MiB", a.limit_mb)):
+                if label not in results:
+                    continue
                 for night, date in (("day 1", D1), ("day 2", D2)):
                     try:
                         d = duckdb_night(src, date, os.path.join(a.cache, f"duck-p{n}"), limit)
