@@ -19,7 +19,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
+    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
@@ -97,16 +97,70 @@ pub mod sql {
 /// A DataFusion session reading the root through the store (`junkrecon://root/`),
 /// with a memory pool of `memory_limit_mb` when one is set.
 pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
-    let pool = (cfg.memory_limit_mb > 0).then(|| {
-        let bytes = (cfg.memory_limit_mb as usize) * 1024 * 1024;
-        // Tracking names the largest consumers in an out-of-memory error.
-        let pool = TrackConsumersPool::new(
-            FairSpillPool::new(bytes),
-            std::num::NonZeroUsize::new(5).expect("non-zero"),
-        );
-        Arc::new(pool) as Arc<dyn MemoryPool>
-    });
+    let pool = (cfg.memory_limit_mb > 0)
+        .then(|| bounded_pool((cfg.memory_limit_mb as usize) * 1024 * 1024));
     session_with_pool(root, cfg, pool)
+}
+
+/// The memory pool of a limited session: fair shares for spilling operators,
+/// repartition buffers never refused (see [`NoRepartitionSpill`]), and errors
+/// that name the five largest consumers.
+pub fn bounded_pool(bytes: usize) -> Arc<dyn MemoryPool> {
+    Arc::new(TrackConsumersPool::new(
+        NoRepartitionSpill(FairSpillPool::new(bytes)),
+        std::num::NonZeroUsize::new(5).expect("non-zero"),
+    ))
+}
+
+/// A pool that never refuses a `RepartitionExec` reservation, so the engine
+/// never takes its repartition spill path. In DataFusion 55.2 that path can
+/// park every worker for good when two inputs spill into one output at once
+/// (apache/datafusion#24883, fixed upstream after 55.2): a night under a
+/// memory limit hung in its progress aggregation. Repartition buffers are
+/// small and bounded by the engine's channel gate; they are still counted in
+/// the pool, so other operators see them and spill sooner.
+#[derive(Debug)]
+pub struct NoRepartitionSpill<P>(pub P);
+
+impl<P: MemoryPool> std::fmt::Display for NoRepartitionSpill<P> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (repartition buffers never refused)", self.0)
+    }
+}
+
+impl<P: MemoryPool> MemoryPool for NoRepartitionSpill<P> {
+    fn name(&self) -> &str {
+        self.0.name()
+    }
+    fn register(&self, consumer: &MemoryConsumer) {
+        self.0.register(consumer)
+    }
+    fn unregister(&self, consumer: &MemoryConsumer) {
+        self.0.unregister(consumer)
+    }
+    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
+        self.0.grow(reservation, additional)
+    }
+    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
+        self.0.shrink(reservation, shrink)
+    }
+    fn try_grow(
+        &self,
+        reservation: &MemoryReservation,
+        additional: usize,
+    ) -> datafusion::error::Result<()> {
+        if reservation.consumer().name().starts_with("RepartitionExec") {
+            self.0.grow(reservation, additional);
+            return Ok(());
+        }
+        self.0.try_grow(reservation, additional)
+    }
+    fn reserved(&self) -> usize {
+        self.0.reserved()
+    }
+    fn memory_limit(&self) -> MemoryLimit {
+        self.0.memory_limit()
+    }
 }
 
 /// [`session`] with the caller's memory pool (`None`: unbounded). Tests use a

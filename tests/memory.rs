@@ -1,13 +1,16 @@
 //! Joins under a memory limit: sort-merge joins give the contract's results,
 //! and a step whose hash table the pool refuses is planned again with them
-//! (same rows), while `joins = "hash"` fails with a clear error instead.
+//! (same rows), while `joins = "hash"` fails with a clear error instead;
+//! and a limited pool never parks the engine in a repartition spill.
 
 use std::fmt;
 use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::memory_pool::{MemoryPool, MemoryReservation, UnboundedMemoryPool};
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryPool, MemoryReservation, UnboundedMemoryPool,
+};
 use datafusion::prelude::SessionContext;
 use junkrecon::config::{Config, Joins};
 use junkrecon::reconcile::{self, StepPlan};
@@ -155,5 +158,59 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
     assert!(
         e.contains("query resolve") && e.contains("Resources exhausted"),
         "{e}"
+    );
+}
+
+/// Runs apache/datafusion#24883's query (a distinct count per group over two
+/// partitions, tiny batches, a 4 MiB pool) a few times; false when one attempt
+/// does not finish within 20 s (every worker parked: the engine's deadlock).
+async fn distinct_counts_finish(pool: Arc<dyn MemoryPool>) -> bool {
+    let tree = Tree::new();
+    let cfg = Config {
+        batch_size: 64,
+        target_partitions: 2,
+        ..Config::default()
+    };
+    let ctx = reconcile::session_with_pool(&tree.root(), &cfg, Some(pool)).unwrap();
+    ctx.sql(
+        "CREATE TABLE t AS SELECT v % 13 AS g, concat('0123456789abcdef0123456789', CAST(v % 337 AS VARCHAR)) AS trace_id \
+         FROM generate_series(1, 40000) AS s(v)",
+    )
+    .await
+    .unwrap()
+    .collect()
+    .await
+    .unwrap();
+    for _ in 0..6 {
+        let run = async {
+            ctx.sql("SELECT g, count(DISTINCT trace_id) AS n FROM t GROUP BY g")
+                .await?
+                .collect()
+                .await
+        };
+        match tokio::time::timeout(std::time::Duration::from_secs(20), run).await {
+            Ok(result) => assert_eq!(
+                result.unwrap().iter().map(|b| b.num_rows()).sum::<usize>(),
+                13
+            ),
+            Err(_) => return false,
+        }
+    }
+    true
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_limited_pool_never_parks_in_a_repartition_spill() {
+    let limit = 4 * 1024 * 1024;
+    assert!(
+        distinct_counts_finish(reconcile::bounded_pool(limit)).await,
+        "the query parked under junkrecon's pool"
+    );
+    // The same pool without the guard parks: the engine still has the bug the
+    // guard works around. When this fails, DataFusion was fixed and
+    // `NoRepartitionSpill` can go.
+    assert!(
+        !distinct_counts_finish(Arc::new(FairSpillPool::new(limit))).await,
+        "the engine no longer parks in a repartition spill"
     );
 }
