@@ -146,7 +146,8 @@ def main():
                     lines.append(f"| {night} | {label} | failed: {r['error'][-200:]} | | | | | | | |")
                     continue
                 s = r["stages"]
-                lines.append(f"| {night} | {label} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['joins']} |")
+                memory = f"limit {night.split('limit ')[1]}" if ", limit " in night else label
+                lines.append(f"| {night} | {memory} | {r['rows']:,} | {s.get('ingest', 0):.1f} | {s.get('reconcile', 0):.1f} | {s.get('publish', 0):.1f} | {r['wall_s']:.1f} | {r['rows'] / r['wall_s']:,.0f} | {r['peak_rss_mb']:.0f} | {r['joins']} |")
         lines.append("")
         if not a.skip_duckdb:
             lines += ["| DuckDB night | memory | ingest s | reconcile+publish s | total wall s | peak RSS MiB | junkrecon/DuckDB (wall) | same flag counts |", "|---|---|---|---|---|---|---|---|"]
