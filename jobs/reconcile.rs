@@ -117,8 +117,10 @@ pub fn bounded_pool(bytes: usize) -> Arc<dyn MemoryPool> {
 /// park every worker for good when two inputs spill into one output at once
 /// (apache/datafusion#24883, fixed upstream after 55.2): a night under a
 /// memory limit hung in its progress aggregation. Repartition buffers are
-/// small and bounded by the engine's channel gate; they are still counted in
-/// the pool, so other operators see them and spill sooner.
+/// usually a few batches per partition (the engine's channel gate holds back
+/// inputs once every output has one waiting), though a slow consumer can let
+/// them grow; they are still counted in the pool, so other operators see them
+/// and spill sooner.
 #[derive(Debug)]
 pub struct NoRepartitionSpill<P>(pub P);
 
