@@ -22,6 +22,20 @@ use url::Url;
 
 use crate::{Error, Result};
 
+/// Removes `dir` and the folders under it that hold no file, deepest first;
+/// a folder that still holds something (or cannot be read) stays.
+fn remove_empty_dirs(dir: &std::path::Path) {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if entry.file_type().is_ok_and(|t| t.is_dir()) {
+            remove_empty_dirs(&entry.path());
+        }
+    }
+    let _ = std::fs::remove_dir(dir);
+}
+
 /// URL under which the root is registered with DataFusion: queries read
 /// `junkrecon://root/<key>` whatever the real store is.
 pub const DATAFUSION_URL: &str = "junkrecon://root/";
@@ -31,6 +45,9 @@ pub const DATAFUSION_URL: &str = "junkrecon://root/";
 pub struct Root {
     store: Arc<dyn ObjectStore>,
     display: String,
+    /// The directory of a local root (object stores have no folders to tidy;
+    /// a local file system keeps empty ones).
+    local: Option<std::path::PathBuf>,
 }
 
 impl Root {
@@ -67,6 +84,7 @@ impl Root {
         Ok(Root {
             store: Arc::new(local),
             display: abs.display().to_string(),
+            local: Some(abs),
         })
     }
 
@@ -105,6 +123,7 @@ impl Root {
         Ok(Root {
             store,
             display: format!("s3://{bucket}/{prefix}"),
+            local: None,
         })
     }
 
@@ -130,6 +149,7 @@ impl Root {
         Root {
             store,
             display: display.into(),
+            local: None,
         }
     }
 
@@ -266,10 +286,18 @@ impl Root {
         }
     }
 
-    /// Deletes every object under a prefix (never under `landing/`).
+    /// Deletes every object under a prefix (never under `landing/`); on a
+    /// local root, the folders it leaves empty too.
     pub async fn delete_prefix(&self, prefix: &str) -> Result<()> {
+        refuse_landing(prefix)?;
         for meta in self.list(prefix).await? {
             self.delete(meta.location.as_ref()).await?;
+        }
+        if let Some(dir) = &self.local {
+            let path = dir.join(Path::from(prefix).as_ref());
+            tokio::task::spawn_blocking(move || remove_empty_dirs(&path))
+                .await
+                .map_err(|e| Error::Root(format!("tidying {prefix}: {e}")))?;
         }
         Ok(())
     }

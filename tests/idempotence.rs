@@ -22,6 +22,25 @@ async fn rerun_is_byte_identical() {
     t.run("2026-11-21").await.unwrap();
     t.run("2026-11-20").await.unwrap();
     assert_eq!(published(&t), first);
+    // No run leaves folders behind: neither its work folder nor the staged
+    // publications it replaced.
+    let entries = |dir: &str| -> Vec<String> {
+        let mut v: Vec<String> = std::fs::read_dir(t.path().join(dir))
+            .map(|d| {
+                d.map(|e| e.unwrap().file_name().into_string().unwrap())
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    assert_eq!(entries("work"), Vec::<String>::new());
+    for date in ["2026-11-20", "2026-11-21"] {
+        let staged = entries(&format!("publications/date={date}"));
+        assert_eq!(staged.len(), 2, "{staged:?}");
+        assert_eq!(staged[0], "CURRENT.json");
+        assert!(staged[1].starts_with("run="), "{staged:?}");
+    }
     // The commit marker lists every file with the sha256 of what is on disk.
     let marker: junkrecon::publish::Published = serde_json::from_slice(
         &std::fs::read(t.path().join("metrics/date=2026-11-21/_PUBLISHED.json")).unwrap(),
