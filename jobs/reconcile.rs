@@ -195,6 +195,7 @@ pub fn session_with_pool(
     if let Some(pool) = pool {
         if let MemoryLimit::Finite(bytes) = pool.memory_limit() {
             fit_buffers(&mut config, bytes);
+            rt = rt.with_max_spill_merge_fan_in(merge_fan_in(bytes, cfg.batch_size));
         }
         rt = rt.with_memory_pool(pool);
     }
@@ -219,6 +220,20 @@ fn fit_buffers(config: &mut SessionConfig, bytes: usize) {
     // per 2 KiB of pool keeps the writers of the intermediate tables to a
     // small share of it (1M rows, the default, from a 2 GiB pool up).
     exec.parquet.max_row_group_size = exec.parquet.max_row_group_size.min(bytes / 2048).max(8192);
+}
+
+/// How many spill files one external-sort merge pass may open under a pool
+/// of `bytes`. The engine's default is no limit: a merge reserves a read
+/// buffer for every spill file it can, so past the limit one sort's merge
+/// took half the pool and the next sort of the same plan (a sort-merge join
+/// sorts both sides of every join at once) failed with "Not enough memory to
+/// continue external sort". Capped, a merge takes at most about 1/16 of the
+/// pool (a file's buffer is taken as `batch_size` × 512 bytes: two batches
+/// of ~128-byte rows plus their sort keys) and sorts that spilled more files
+/// merge them in several passes: more disk reads, bounded memory.
+fn merge_fan_in(bytes: usize, batch_size: usize) -> usize {
+    let per_file = batch_size.max(1) * 512;
+    (bytes / 16 / per_file).clamp(4, 128)
 }
 
 /// Registers the Parquet files under the given folders (keys relative to the
@@ -342,19 +357,25 @@ pub struct StepPlan {
     pub joins: String,
     /// Whether a hash-join attempt ran out of memory first and was re-planned.
     pub replanned: bool,
+    /// Whether sort-merge joins were chosen up front because the previous
+    /// run needed them for this step under a pool no larger (no hash attempt).
+    #[serde(default)]
+    pub from_previous_run: bool,
     /// Wall time, the failed attempt included.
     pub seconds: f64,
 }
 
 /// Runs steps 10–70 for one date, materialising `resolved`, `subscriber_flags`
 /// and `account_flags` under `work` (a folder of this run, relative to the root).
-/// Returns how each was planned.
+/// With [`Joins::Auto`], the tables named in `sort_merge_first` skip the hash
+/// attempt (see [`sort_merge_first`]). Returns how each was planned.
 pub async fn reconcile(
     ctx: &SessionContext,
     inputs: &Inputs,
     date: &str,
     cfg: &Config,
     work: &str,
+    sort_merge_first: &[String],
 ) -> Result<Vec<StepPlan>> {
     let identity = curated_dirs(std::slice::from_ref(&inputs.identity), "data");
     register_parquet(
@@ -387,7 +408,13 @@ pub async fn reconcile(
     for (file, text) in STEPS {
         run_script(ctx, file, &render(file, text, &p)?).await?;
     }
-    let mut plans = vec![materialise(ctx, cfg.joins, "resolve", "resolved", work).await?];
+    let joins = |table: &str| match cfg.joins {
+        Joins::Auto if sort_merge_first.iter().any(|t| t == table) => Start::SortMergeAsBefore,
+        Joins::SortMerge => Start::SortMerge,
+        Joins::Auto => Start::HashThenSortMerge,
+        Joins::Hash => Start::HashOnly,
+    };
+    let mut plans = vec![materialise(ctx, joins("resolved"), "resolve", "resolved", work).await?];
     for (file, text) in RULE_STEPS {
         run_script(ctx, file, &render(file, text, &p)?).await?;
     }
@@ -395,32 +422,46 @@ pub async fn reconcile(
         ("subscriber_flags_v", "subscriber_flags"),
         ("account_flags_v", "account_flags"),
     ] {
-        plans.push(materialise(ctx, cfg.joins, view, table, work).await?);
+        plans.push(materialise(ctx, joins(table), view, table, work).await?);
     }
     Ok(plans)
+}
+
+/// How a materialised step's joins are planned first.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Start {
+    /// Hash joins; sort-merge joins if a hash table does not fit.
+    HashThenSortMerge,
+    /// Hash joins; a hash table that does not fit fails the step.
+    HashOnly,
+    /// Sort-merge joins (configured).
+    SortMerge,
+    /// Sort-merge joins, because the previous run needed them for this step.
+    SortMergeAsBefore,
 }
 
 /// Writes a view's rows to Parquet under `{work}{table}/` and registers them
 /// as `table` (with the view's schema, so an empty result is an empty table).
 ///
-/// With [`Joins::Auto`] the view is first planned with hash joins; if a hash
-/// table does not fit the memory pool (the engine cannot spill one), the
-/// partial output is left behind and the view is planned again with
-/// sort-merge joins into `{work}{table}.sort-merge/`: same rows, bounded memory.
+/// With [`Start::HashThenSortMerge`] the view is first planned with hash
+/// joins; if a hash table does not fit the memory pool (the engine cannot
+/// spill one), the partial output is left behind and the view is planned
+/// again with sort-merge joins into `{work}{table}.sort-merge/`: same rows,
+/// bounded memory.
 async fn materialise(
     ctx: &SessionContext,
-    joins: Joins,
+    start: Start,
     view: &str,
     table: &str,
     work: &str,
 ) -> Result<StepPlan> {
     let started = std::time::Instant::now();
-    let hash_first = joins != Joins::SortMerge;
+    let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
     let mut dir = format!("{work}{table}/");
     let mut replanned = false;
     let mut schema = write_view(ctx, view, &dir, hash_first).await;
     if let Err(e) = &schema {
-        if joins == Joins::Auto && out_of_memory(e) {
+        if start == Start::HashThenSortMerge && out_of_memory(e) {
             tracing::warn!(
                 table,
                 "a hash table did not fit memory_limit_mb: step planned again with sort-merge joins"
@@ -443,12 +484,14 @@ async fn materialise(
         }
         .to_string(),
         replanned,
+        from_previous_run: start == Start::SortMergeAsBefore,
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(
         table,
         joins = %plan.joins,
         replanned,
+        from_previous_run = plan.from_previous_run,
         seconds = plan.seconds,
         "materialised"
     );
@@ -482,6 +525,30 @@ async fn write_view(
     )
     .await?;
     Ok(schema)
+}
+
+/// The steps a run with `cfg` plans with sort-merge joins from the start:
+/// those the previous run (`previous`, its memory limit and step plans)
+/// re-planned, or itself started with sort-merge for this reason, under a
+/// pool no larger than this one's. Saves the hash attempt that would fail
+/// again (≈ 100 s a night at 30M persons). Raising `memory_limit_mb` (or a
+/// run without a limit) tries hash joins again.
+pub fn sort_merge_first(
+    cfg: &Config,
+    previous_limit_mb: u64,
+    previous: &[StepPlan],
+) -> Vec<String> {
+    if cfg.joins != Joins::Auto
+        || cfg.memory_limit_mb == 0
+        || previous_limit_mb < cfg.memory_limit_mb
+    {
+        return vec![];
+    }
+    previous
+        .iter()
+        .filter(|p| p.joins == "sort-merge" && (p.replanned || p.from_previous_run))
+        .map(|p| p.table.clone())
+        .collect()
 }
 
 /// Whether a query failed because the memory pool refused an allocation.
@@ -592,6 +659,69 @@ mod tests {
         );
         let e = render("t", "${NOPE} x", &p).unwrap_err();
         assert!(e.to_string().contains("${NOPE}"), "{e}");
+    }
+
+    fn step(table: &str, joins: &str, replanned: bool, from_previous_run: bool) -> StepPlan {
+        StepPlan {
+            table: table.into(),
+            joins: joins.into(),
+            replanned,
+            from_previous_run,
+            seconds: 1.0,
+        }
+    }
+
+    #[test]
+    fn sort_merge_first_follows_the_previous_run_under_a_pool_no_larger() {
+        let before = [
+            step("resolved", "sort-merge", true, false),
+            step("subscriber_flags", "hash", false, false),
+            step("account_flags", "sort-merge", false, true),
+        ];
+        let cfg = |mb, joins| Config {
+            memory_limit_mb: mb,
+            joins,
+            ..Config::default()
+        };
+        let both = vec!["resolved".to_string(), "account_flags".to_string()];
+        assert_eq!(
+            sort_merge_first(&cfg(1024, Joins::Auto), 1024, &before),
+            both
+        );
+        assert_eq!(
+            sort_merge_first(&cfg(512, Joins::Auto), 1024, &before),
+            both
+        );
+        assert!(sort_merge_first(&cfg(2048, Joins::Auto), 1024, &before).is_empty());
+        assert!(sort_merge_first(&cfg(0, Joins::Auto), 1024, &before).is_empty());
+        assert!(sort_merge_first(&cfg(1024, Joins::Hash), 1024, &before).is_empty());
+        // Configured sort-merge joins say nothing about what fits.
+        let configured = [step("resolved", "sort-merge", false, false)];
+        assert!(sort_merge_first(&cfg(1024, Joins::Auto), 1024, &configured).is_empty());
+    }
+
+    #[test]
+    fn merge_fan_in_follows_pool_and_batch_size() {
+        const GIB: usize = 1 << 30;
+        assert_eq!(merge_fan_in(GIB, 8192), 16);
+        assert_eq!(merge_fan_in(4 * GIB, 8192), 64);
+        assert_eq!(merge_fan_in(GIB, 2048), 64);
+        assert_eq!(merge_fan_in(64 << 20, 8192), 4, "never below 4 files");
+        assert_eq!(merge_fan_in(64 * GIB, 8192), 128, "never above 128 files");
+    }
+
+    #[test]
+    fn a_limited_session_caps_merge_fan_in_and_an_unlimited_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path().to_str().unwrap()).unwrap();
+        let cfg = Config::default();
+        let limited = session_with_pool(&root, &cfg, Some(bounded_pool(1 << 30))).unwrap();
+        assert_eq!(
+            limited.runtime_env().disk_manager.max_spill_merge_fan_in(),
+            16
+        );
+        let open = session_with_pool(&root, &cfg, None).unwrap();
+        assert_eq!(open.runtime_env().disk_manager.max_spill_merge_fan_in(), 0);
     }
 
     #[test]

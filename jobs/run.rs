@@ -69,6 +69,9 @@ pub struct RunRecord {
     pub finished_at: String,
     /// Per-stage timings.
     pub stages: Vec<StageTiming>,
+    /// The memory pool of the run (0: none), which the next run compares
+    /// with its own before following `reconcile_steps`.
+    pub memory_limit_mb: u64,
     /// The reconciliation's materialised steps: join planning and time.
     pub reconcile_steps: Vec<reconcile::StepPlan>,
     /// What ingest decided in this run.
@@ -123,6 +126,7 @@ impl RunRecord {
             started_at: now(),
             finished_at: String::new(),
             stages: vec![],
+            memory_limit_mb: cfg.memory_limit_mb,
             reconcile_steps: vec![],
             ingest: IngestReport::default(),
             inputs: None,
@@ -213,7 +217,10 @@ async fn run_stages(
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
     let ctx = reconcile::session(root, cfg)?;
-    record.reconcile_steps = reconcile::reconcile(&ctx, &inputs, date, cfg, work).await?;
+    let (limit, before) = previous_plans(root, run_id).await?;
+    let sort_merge_first = reconcile::sort_merge_first(cfg, limit, &before);
+    record.reconcile_steps =
+        reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first).await?;
     record.stages.push(stage("reconcile", t));
 
     let t = Instant::now();
@@ -239,6 +246,41 @@ async fn run_stages(
     record.sources = night.sources;
     info!(files = published.files.len(), "published");
     Ok(())
+}
+
+/// The memory limit and step plans of the newest earlier run record that got
+/// through reconciliation (any date; newest by write time, so the night
+/// before), or `(0, [])` when there is none. A record that cannot be read is
+/// skipped with a warning: a hint for join planning must not stop the night.
+async fn previous_plans(root: &Root, run_id: &str) -> Result<(u64, Vec<reconcile::StepPlan>)> {
+    #[derive(serde::Deserialize)]
+    struct Planned {
+        #[serde(default)]
+        memory_limit_mb: u64,
+        #[serde(default)]
+        reconcile_steps: Vec<reconcile::StepPlan>,
+    }
+    let mut records: Vec<_> = root
+        .list("runs/")
+        .await?
+        .into_iter()
+        .filter(|m| m.location.as_ref().starts_with("runs/date="))
+        .filter(|m| !m.location.as_ref().ends_with(&format!("/{run_id}.json")))
+        .collect();
+    records.sort_by(|a, b| (b.last_modified, &b.location).cmp(&(a.last_modified, &a.location)));
+    for meta in records.iter().take(10) {
+        let body = root.get(meta.location.as_ref()).await?;
+        match serde_json::from_slice::<Planned>(&body) {
+            Ok(p) if !p.reconcile_steps.is_empty() => {
+                return Ok((p.memory_limit_mb, p.reconcile_steps))
+            }
+            Ok(_) => {}
+            Err(e) => {
+                warn!(record = %meta.location, error = %e, "run record not readable: skipped")
+            }
+        }
+    }
+    Ok((0, vec![]))
 }
 
 fn stage(name: &str, t: Instant) -> StageTiming {

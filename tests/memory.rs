@@ -123,14 +123,14 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
 
     let hash_cfg = Config::default();
     let hash = reconcile::session(&root, &hash_cfg).unwrap();
-    reconcile::reconcile(&hash, &inputs, D2, &hash_cfg, "work/test-hash/")
+    reconcile::reconcile(&hash, &inputs, D2, &hash_cfg, "work/test-hash/", &[])
         .await
         .unwrap();
 
     let auto_cfg = config(Joins::Auto);
     let pool = Some(Arc::new(NoHashTables::default()) as Arc<dyn MemoryPool>);
     let auto = reconcile::session_with_pool(&root, &auto_cfg, pool.clone()).unwrap();
-    let plans = reconcile::reconcile(&auto, &inputs, D2, &auto_cfg, "work/test-auto/")
+    let plans = reconcile::reconcile(&auto, &inputs, D2, &auto_cfg, "work/test-auto/", &[])
         .await
         .unwrap();
     assert_eq!(joins_of(&plans), every_step("sort-merge", true));
@@ -141,7 +141,7 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
     // `joins = "hash"` is never re-planned: the run stops at the first step.
     let strict_cfg = config(Joins::Hash);
     let strict = reconcile::session_with_pool(&root, &strict_cfg, pool).unwrap();
-    let e = reconcile::reconcile(&strict, &inputs, D2, &strict_cfg, "work/test-strict/")
+    let e = reconcile::reconcile(&strict, &inputs, D2, &strict_cfg, "work/test-strict/", &[])
         .await
         .unwrap_err()
         .to_string();
@@ -149,6 +149,81 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
         e.contains("query resolve") && e.contains("Resources exhausted"),
         "{e}"
     );
+}
+
+fn limited(mb: u64) -> Config {
+    Config {
+        memory_limit_mb: mb,
+        ..Config::default()
+    }
+}
+
+fn plan_of(record: &junkrecon::run::RunRecord, table: &str) -> (String, bool, bool) {
+    let p = record
+        .reconcile_steps
+        .iter()
+        .find(|p| p.table == table)
+        .unwrap();
+    (p.joins.clone(), p.replanned, p.from_previous_run)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_step_replanned_last_night_starts_with_sort_merge_under_the_same_pool() {
+    let tree = Tree::sample();
+    tree.run(D1).await.unwrap();
+    // The night before re-planned `resolved` under a 64 MiB pool.
+    let before = serde_json::json!({
+        "run_id": "2026-11-20_20261121T010000Z_0001",
+        "as_of": D1,
+        "status": "succeeded",
+        "memory_limit_mb": 64,
+        "reconcile_steps": [
+            {"table": "resolved", "joins": "sort-merge", "replanned": true, "seconds": 1.0},
+            {"table": "subscriber_flags", "joins": "hash", "replanned": false, "seconds": 1.0},
+        ],
+    });
+    let dir = tree.path().join("runs/date=2026-11-20");
+    std::fs::write(
+        dir.join("2026-11-20_20261121T010000Z_0001.json"),
+        serde_json::to_vec(&before).unwrap(),
+    )
+    .unwrap();
+
+    let same = tree.run_with(D2, &limited(64)).await.unwrap();
+    assert_eq!(
+        plan_of(&same, "resolved"),
+        ("sort-merge".into(), false, true)
+    );
+    assert_eq!(
+        plan_of(&same, "subscriber_flags"),
+        ("hash".into(), false, false)
+    );
+    // The choice carries on while the pool stays the same (or shrinks)...
+    let again = tree.run_with(D2, &limited(32)).await.unwrap();
+    assert_eq!(
+        plan_of(&again, "resolved"),
+        ("sort-merge".into(), false, true)
+    );
+    // ...and a larger pool, or `joins = "hash"`, tries hash joins again.
+    let strict = Config {
+        joins: Joins::Hash,
+        ..limited(32)
+    };
+    let hash = tree.run_with(D2, &strict).await.unwrap();
+    assert_eq!(plan_of(&hash, "resolved"), ("hash".into(), false, false));
+    let after_hash = tree.run_with(D2, &limited(32)).await.unwrap();
+    assert_eq!(
+        plan_of(&after_hash, "resolved"),
+        ("hash".into(), false, false)
+    );
+    std::fs::write(
+        dir.join("2026-11-20_20261121T010000Z_0001.json"),
+        serde_json::to_vec(&before).unwrap(),
+    )
+    .unwrap();
+    let larger = tree.run_with(D2, &limited(128)).await.unwrap();
+    assert_eq!(plan_of(&larger, "resolved"), ("hash".into(), false, false));
+    assert_matches_expected(&tree);
 }
 
 /// Runs apache/datafusion#24883's query (a distinct count per group over two
