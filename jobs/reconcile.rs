@@ -12,6 +12,7 @@ use arrow::array::{Array, Int64Array, StringArray};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
+use datafusion::common::config::ConfigNonZeroUsize;
 use datafusion::dataframe::DataFrameWriteOptions;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -19,7 +20,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryConsumer, MemoryLimit, MemoryPool, MemoryReservation, TrackConsumersPool,
+    FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
@@ -103,66 +104,12 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
 }
 
 /// The memory pool of a limited session: fair shares for spilling operators,
-/// repartition buffers never refused (see [`NoRepartitionSpill`]), and errors
-/// that name the five largest consumers.
+/// and errors that name the five largest consumers.
 pub fn bounded_pool(bytes: usize) -> Arc<dyn MemoryPool> {
     Arc::new(TrackConsumersPool::new(
-        NoRepartitionSpill(FairSpillPool::new(bytes)),
+        FairSpillPool::new(bytes),
         std::num::NonZeroUsize::new(5).expect("non-zero"),
     ))
-}
-
-/// A pool that never refuses a `RepartitionExec` reservation, so the engine
-/// never takes its repartition spill path. In DataFusion 55.2 that path can
-/// park every worker for good when two inputs spill into one output at once
-/// (apache/datafusion#24883, fixed upstream after 55.2): a night under a
-/// memory limit hung in its progress aggregation. Repartition buffers are
-/// usually a few batches per partition (the engine's channel gate holds back
-/// inputs once every output has one waiting), though a slow consumer can let
-/// them grow; they are still counted in the pool, so other operators see them
-/// and spill sooner.
-#[derive(Debug)]
-pub struct NoRepartitionSpill<P>(pub P);
-
-impl<P: MemoryPool> std::fmt::Display for NoRepartitionSpill<P> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} (repartition buffers never refused)", self.0)
-    }
-}
-
-impl<P: MemoryPool> MemoryPool for NoRepartitionSpill<P> {
-    fn name(&self) -> &str {
-        self.0.name()
-    }
-    fn register(&self, consumer: &MemoryConsumer) {
-        self.0.register(consumer)
-    }
-    fn unregister(&self, consumer: &MemoryConsumer) {
-        self.0.unregister(consumer)
-    }
-    fn grow(&self, reservation: &MemoryReservation, additional: usize) {
-        self.0.grow(reservation, additional)
-    }
-    fn shrink(&self, reservation: &MemoryReservation, shrink: usize) {
-        self.0.shrink(reservation, shrink)
-    }
-    fn try_grow(
-        &self,
-        reservation: &MemoryReservation,
-        additional: usize,
-    ) -> datafusion::error::Result<()> {
-        if reservation.consumer().name().starts_with("RepartitionExec") {
-            self.0.grow(reservation, additional);
-            return Ok(());
-        }
-        self.0.try_grow(reservation, additional)
-    }
-    fn reserved(&self) -> usize {
-        self.0.reserved()
-    }
-    fn memory_limit(&self) -> MemoryLimit {
-        self.0.memory_limit()
-    }
 }
 
 /// [`session`] with the caller's memory pool (`None`: unbounded). Tests use a
@@ -220,6 +167,15 @@ fn fit_buffers(config: &mut SessionConfig, bytes: usize) {
     // per 2 KiB of pool keeps the writers of the intermediate tables to a
     // small share of it (1M rows, the default, from a 2 GiB pool up).
     exec.parquet.max_row_group_size = exec.parquet.max_row_group_size.min(bytes / 2048).max(8192);
+    // One spill file per spilled repartition batch. In DataFusion 55.2 a
+    // repartition output read from a spill file still open for writing can
+    // park every worker for good when two inputs spill at once
+    // (apache/datafusion#24883, fixed upstream after 55.2): a 30M night hung
+    // in its progress aggregation. A file finished as soon as its batch is
+    // written is never waited on. (Refusing repartition buffers nothing
+    // instead kept the engine off that path, but let them take 70 % of a
+    // 512 MiB pool.)
+    exec.max_spill_file_size_bytes = ConfigNonZeroUsize::try_new(1).expect("1 is not zero");
 }
 
 /// How many spill files one external-sort merge pass may open under a pool

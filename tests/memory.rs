@@ -8,9 +8,7 @@ use std::sync::Arc;
 
 use datafusion::arrow::util::pretty::pretty_format_batches;
 use datafusion::error::{DataFusionError, Result as DfResult};
-use datafusion::execution::memory_pool::{
-    FairSpillPool, MemoryPool, MemoryReservation, UnboundedMemoryPool,
-};
+use datafusion::execution::memory_pool::{MemoryPool, MemoryReservation, UnboundedMemoryPool};
 use datafusion::prelude::SessionContext;
 use junkrecon::config::{Config, Joins};
 use junkrecon::reconcile::{self, StepPlan};
@@ -227,16 +225,32 @@ async fn a_step_replanned_last_night_starts_with_sort_merge_under_the_same_pool(
 }
 
 /// Runs apache/datafusion#24883's query (a distinct count per group over two
-/// partitions, tiny batches, a 4 MiB pool) a few times; false when one attempt
-/// does not finish within 20 s (every worker parked: the engine's deadlock).
-async fn distinct_counts_finish(pool: Arc<dyn MemoryPool>) -> bool {
+/// partitions, tiny batches, a 4 MiB pool) a few times in a limited session;
+/// with `engine_spill_files`, repartition spill files are rotated as the
+/// engine does by default instead of as junkrecon does. False when one
+/// attempt does not finish within 20 s (every worker parked: the engine's
+/// deadlock).
+async fn distinct_counts_finish(engine_spill_files: bool) -> bool {
     let tree = Tree::new();
     let cfg = Config {
         batch_size: 64,
         target_partitions: 2,
         ..Config::default()
     };
+    let pool = reconcile::bounded_pool(4 * 1024 * 1024);
     let ctx = reconcile::session_with_pool(&tree.root(), &cfg, Some(pool)).unwrap();
+    if engine_spill_files {
+        let engine = datafusion::prelude::SessionConfig::new();
+        let default = engine.options().execution.max_spill_file_size_bytes.clone();
+        let state = ctx.state_ref();
+        let mut state = state.write();
+        let exec = &mut state.config_mut().options_mut().execution;
+        assert_ne!(
+            exec.max_spill_file_size_bytes, default,
+            "junkrecon rotates its own way"
+        );
+        exec.max_spill_file_size_bytes = default;
+    }
     ctx.sql(
         "CREATE TABLE t AS SELECT v % 13 AS g, concat('0123456789abcdef0123456789', CAST(v % 337 AS VARCHAR)) AS trace_id \
          FROM generate_series(1, 40000) AS s(v)",
@@ -265,17 +279,16 @@ async fn distinct_counts_finish(pool: Arc<dyn MemoryPool>) -> bool {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_limited_pool_never_parks_in_a_repartition_spill() {
-    let limit = 4 * 1024 * 1024;
+async fn a_limited_session_never_parks_in_a_repartition_spill() {
     assert!(
-        distinct_counts_finish(reconcile::bounded_pool(limit)).await,
-        "the query parked under junkrecon's pool"
+        distinct_counts_finish(false).await,
+        "the query parked in junkrecon's limited session"
     );
-    // The same pool without the guard parks: the engine still has the bug the
-    // guard works around. When this fails, DataFusion was fixed and
-    // `NoRepartitionSpill` can go.
+    // The same session with the engine's spill files parks: the engine still
+    // has the bug junkrecon works around. When this fails, DataFusion was
+    // fixed and `max_spill_file_size_bytes` can go back to its default.
     assert!(
-        !distinct_counts_finish(Arc::new(FairSpillPool::new(limit))).await,
+        !distinct_counts_finish(true).await,
         "the engine no longer parks in a repartition spill"
     );
 }
