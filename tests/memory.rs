@@ -241,7 +241,7 @@ async fn distinct_counts_finish(engine_spill_files: bool) -> bool {
     let ctx = reconcile::session_with_pool(&tree.root(), &cfg, Some(pool)).unwrap();
     if engine_spill_files {
         let engine = datafusion::prelude::SessionConfig::new();
-        let default = engine.options().execution.max_spill_file_size_bytes.clone();
+        let default = engine.options().execution.max_spill_file_size_bytes;
         let state = ctx.state_ref();
         let mut state = state.write();
         let exec = &mut state.config_mut().options_mut().execution;
