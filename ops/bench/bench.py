@@ -84,8 +84,10 @@ def junkrecon_night(root, date, config):
                 c[r] = c.get(r, 0) + v
         counts[kind] = c
     rows = sum(m["total"] + m["rows_rejected"] for f in ("carriers", "banks") for m in json.load(open(os.path.join(root, "metrics", f"date={date}", f + ".json"))))
-    replanned = [p["table"] for p in rec.get("reconcile_steps", []) if p["joins"] != "hash"]
-    joins = "hash" if not replanned else "sort-merge: " + ", ".join(replanned)
+    def why(p):
+        return " (re-planned)" if p.get("replanned") else " (as the previous run)" if p.get("from_previous_run") else ""
+    sort_merge = [p["table"] + why(p) for p in rec.get("reconcile_steps", []) if p["joins"] != "hash"]
+    joins = "hash" if not sort_merge else "sort-merge: " + ", ".join(sort_merge)
     return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows, "joins": joins}
 
 
