@@ -20,7 +20,10 @@ import argparse, glob, json, os, platform, shutil, subprocess, sys, time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 BIN = os.path.join(REPO, "target", "release", "junkrecon")
-D1, D2 = "2026-11-20", "2026-11-21"
+D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
+# The senders that upload again on the partial night (D3); the others and the
+# registry send nothing new, so their latest extracts stay in use.
+PARTIAL = ("carrier=VIETTEL", "carrier=GMOBILE", "bank=VCB", "bank=ACB")
 
 
 def measure(cmd, env=None):
@@ -64,6 +67,24 @@ def land(root, src, date):
         os.makedirs(os.path.dirname(dest), exist_ok=True)
         if not os.path.exists(dest):
             os.symlink(folder, dest)
+
+
+def land_again(root, src, date, new_date, senders):
+    """Some senders upload their `date` extract again as of `new_date`: the
+    same Parquet files (symlinked) under a new manifest. Their ingest is real
+    work (checksums, validation, normalisation); the other sources' is not."""
+    for folder in glob.glob(os.path.join(src, "landing", "*", "*", f"date={date}")):
+        if os.path.basename(os.path.dirname(folder)) not in senders:
+            continue
+        dest = os.path.join(root, os.path.relpath(os.path.dirname(folder), src), f"date={new_date}")
+        os.makedirs(dest, exist_ok=True)
+        for f in os.listdir(folder):
+            if f == "_MANIFEST.json":
+                manifest = json.load(open(os.path.join(folder, f)))
+                manifest["as_of"] = new_date
+                json.dump(manifest, open(os.path.join(dest, f), "w"), indent=2)
+            elif not os.path.exists(os.path.join(dest, f)):
+                os.symlink(os.path.join(folder, f), os.path.join(dest, f))
 
 
 def junkrecon_night(root, date, config):
@@ -112,6 +133,7 @@ def main():
     ap.add_argument("--skip-duckdb", action="store_true")
     ap.add_argument("--configs", default="unbounded,limit", help="which junkrecon configurations to run")
     ap.add_argument("--no-rerun", action="store_true", help="skip the no-change re-run of day 2")
+    ap.add_argument("--no-partial", action="store_true", help="skip day 3, where only some senders upload")
     ap.add_argument("--sweep-mb", default="", help="extra limits (MiB) for a no-change night on the limited root, e.g. 2048,1024")
     a = ap.parse_args()
     os.makedirs(a.cache, exist_ok=True)
@@ -135,6 +157,10 @@ def main():
             nights["day 2"] = junkrecon_night(root, D2, cfg)
             if not a.no_rerun:
                 nights["day 2 again (no change)"] = junkrecon_night(root, D2, cfg)
+            if not a.no_partial:
+                land_again(root, src, D2, D3, PARTIAL)
+                senders = len(glob.glob(os.path.join(src, "landing", "subscribers", "carrier=*"))) + len(glob.glob(os.path.join(src, "landing", "accounts", "bank=*")))
+                nights[f"day 3: {len(PARTIAL)} of {senders} senders upload"] = junkrecon_night(root, D3, cfg)
             if cfg:
                 for mb in [int(x) for x in a.sweep_mb.split(",") if x]:
                     sweep = os.path.join(a.cache, f"limit-{mb}.toml")
