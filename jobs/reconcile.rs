@@ -172,9 +172,9 @@ fn fit_buffers(config: &mut SessionConfig, bytes: usize) {
     // park every worker for good when two inputs spill at once
     // (apache/datafusion#24883, fixed upstream after 55.2): a 30M night hung
     // in its progress aggregation. A file finished as soon as its batch is
-    // written is never waited on. (Refusing repartition buffers nothing
-    // instead kept the engine off that path, but let them take 70 % of a
-    // 512 MiB pool.)
+    // written is never waited on. (Never refusing repartition buffers, the
+    // earlier workaround, kept the engine off that path but let them take
+    // 70 % of a 512 MiB pool.)
     exec.max_spill_file_size_bytes = ConfigNonZeroUsize::try_new(1).expect("1 is not zero");
 }
 

@@ -250,7 +250,7 @@ async fn run_stages(
 
 /// The memory limit and step plans of the newest earlier run record that got
 /// through reconciliation (any date; newest by write time, so the night
-/// before), or `(0, [])` when there is none. A record that cannot be read is
+/// before), or `(0, [])` when there is none. A record that does not parse is
 /// skipped with a warning: a hint for join planning must not stop the night.
 async fn previous_plans(root: &Root, run_id: &str) -> Result<(u64, Vec<reconcile::StepPlan>)> {
     #[derive(serde::Deserialize)]
