@@ -217,7 +217,7 @@ async fn run_stages(
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
     let ctx = reconcile::session(root, cfg)?;
-    let (limit, before) = previous_plans(root, run_id).await?;
+    let (limit, before) = previous_plans(root).await?;
     let sort_merge_first = reconcile::sort_merge_first(cfg, limit, &before);
     record.reconcile_steps =
         reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first).await?;
@@ -252,7 +252,7 @@ async fn run_stages(
 /// through reconciliation (any date; newest by write time, so the night
 /// before), or `(0, [])` when there is none. A record that does not parse is
 /// skipped with a warning: a hint for join planning must not stop the night.
-async fn previous_plans(root: &Root, run_id: &str) -> Result<(u64, Vec<reconcile::StepPlan>)> {
+async fn previous_plans(root: &Root) -> Result<(u64, Vec<reconcile::StepPlan>)> {
     #[derive(serde::Deserialize)]
     struct Planned {
         #[serde(default)]
@@ -260,13 +260,8 @@ async fn previous_plans(root: &Root, run_id: &str) -> Result<(u64, Vec<reconcile
         #[serde(default)]
         reconcile_steps: Vec<reconcile::StepPlan>,
     }
-    let mut records: Vec<_> = root
-        .list("runs/")
-        .await?
-        .into_iter()
-        .filter(|m| m.location.as_ref().starts_with("runs/date="))
-        .filter(|m| !m.location.as_ref().ends_with(&format!("/{run_id}.json")))
-        .collect();
+    // This run's own record is written when it ends, so it is not among them.
+    let mut records = run_records(root).await?;
     records.sort_by(|a, b| (b.last_modified, &b.location).cmp(&(a.last_modified, &a.location)));
     for meta in records.iter().take(10) {
         let body = root.get(meta.location.as_ref()).await?;
@@ -281,6 +276,14 @@ async fn previous_plans(root: &Root, run_id: &str) -> Result<(u64, Vec<reconcile
         }
     }
     Ok((0, vec![]))
+}
+
+/// The run records under `runs/date=D/` (not the service's poll records,
+/// which share `runs/`).
+async fn run_records(root: &Root) -> Result<Vec<object_store::ObjectMeta>> {
+    let mut all = root.list("runs/").await?;
+    all.retain(|m| m.location.as_ref().starts_with("runs/date="));
+    Ok(all)
 }
 
 fn stage(name: &str, t: Instant) -> StageTiming {
@@ -456,10 +459,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
         &rows,
     ));
     let mut runs = vec![];
-    for meta in root.list("runs/").await? {
-        if !meta.location.as_ref().starts_with("runs/date=") {
-            continue; // the service's poll records
-        }
+    for meta in run_records(root).await? {
         let body = root.get(meta.location.as_ref()).await?;
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| Error::Invalid {
             what: meta.location.to_string(),
