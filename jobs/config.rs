@@ -23,6 +23,10 @@ pub struct Config {
     /// sort-merge joins, which spill), `hash` (never re-planned), or
     /// `sort-merge` (always; bounded memory, slower).
     pub joins: Joins,
+    /// Key buckets of the two big joins (registry keys, subscribers' phones):
+    /// each bucket's hash table holds 1/n of the rows; 0 = derived from
+    /// `memory_limit_mb` and the extracts' row counts (1 without a limit).
+    pub key_buckets: u32,
     /// Parallelism of queries; 0 = number of cores.
     pub target_partitions: usize,
     /// Rows per batch inside the engine.
@@ -175,6 +179,7 @@ impl Default for Config {
             memory_limit_mb: 0,
             spill_dir: String::new(),
             joins: Joins::Auto,
+            key_buckets: 0,
             target_partitions: 0,
             batch_size: 8192,
             expected_carriers: vec![],

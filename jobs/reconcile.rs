@@ -33,7 +33,7 @@ use crate::schema::Extract;
 use crate::store::{Root, DATAFUSION_URL};
 use crate::{Error, Result};
 
-/// The reconciliation steps, in order: (file name, text). Embedded so the
+/// The views steps 40–75 read, in order: (file name, text). Embedded so the
 /// binary runs exactly the SQL an auditor reads in `queries/`.
 pub const STEPS: &[(&str, &str)] = &[
     ("10_holders.sql", include_str!("../queries/10_holders.sql")),
@@ -45,20 +45,41 @@ pub const STEPS: &[(&str, &str)] = &[
         "30_id_checks.sql",
         include_str!("../queries/30_id_checks.sql"),
     ),
-    ("40_resolve.sql", include_str!("../queries/40_resolve.sql")),
+    ("35_buckets.sql", include_str!("../queries/35_buckets.sql")),
 ];
 
-/// Steps run after `resolved` is materialised.
-pub const RULE_STEPS: &[(&str, &str)] = &[
+/// Step 40, run once per key bucket into `resolved`.
+pub const RESOLVE: &[(&str, &str)] =
+    &[("40_resolve.sql", include_str!("../queries/40_resolve.sql"))];
+
+/// Steps 50 and 70, run once into `subscriber_flags`.
+pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
     (
         "50_subscriber_rules.sql",
         include_str!("../queries/50_subscriber_rules.sql"),
     ),
     (
+        "70_subscriber_flags.sql",
+        include_str!("../queries/70_subscriber_flags.sql"),
+    ),
+];
+
+/// Step 55, run once into `duplicate_accounts`.
+pub const DUPLICATE_ACCOUNTS: &[(&str, &str)] = &[(
+    "55_duplicate_accounts.sql",
+    include_str!("../queries/55_duplicate_accounts.sql"),
+)];
+
+/// Steps 60 and 75, run once per person bucket into `account_flags`.
+pub const ACCOUNT_FLAGS: &[(&str, &str)] = &[
+    (
         "60_account_rules.sql",
         include_str!("../queries/60_account_rules.sql"),
     ),
-    ("70_flags.sql", include_str!("../queries/70_flags.sql")),
+    (
+        "75_account_flags.sql",
+        include_str!("../queries/75_account_flags.sql"),
+    ),
 ];
 
 /// Report and metric queries (one statement each).
@@ -317,14 +338,68 @@ pub struct StepPlan {
     /// run needed them for this step under a pool no larger (no hash attempt).
     #[serde(default)]
     pub from_previous_run: bool,
+    /// Key buckets it was computed in (1: at once).
+    #[serde(default = "one")]
+    pub buckets: usize,
     /// Wall time, the failed attempt included.
     pub seconds: f64,
 }
 
-/// Runs steps 10–70 for one date, materialising `resolved`, `subscriber_flags`
-/// and `account_flags` under `work` (a folder of this run, relative to the root).
-/// With [`Joins::Auto`], the tables named in `sort_merge_first` skip the hash
-/// attempt (see [`sort_merge_first`]). Returns how each was planned.
+fn one() -> usize {
+    1
+}
+
+/// One materialised table: the scripts that create its view (run again for
+/// each bucket), the view, and whether it is computed bucket by bucket.
+struct Step {
+    table: &'static str,
+    view: &'static str,
+    scripts: &'static [(&'static str, &'static str)],
+    /// Run once per key bucket (otherwise once, over everything).
+    per_bucket: bool,
+    /// The column its files are split by, one folder per value (`resolved`
+    /// by `person_bucket`, so each bucket of step 60 reads only its rows).
+    split_by: Option<&'static str>,
+}
+
+const RESOLVED: Step = Step {
+    table: "resolved",
+    view: "resolve",
+    scripts: RESOLVE,
+    per_bucket: true,
+    split_by: Some("person_bucket"),
+};
+
+const SUBSCRIBERS: Step = Step {
+    table: "subscriber_flags",
+    view: "subscriber_flags_v",
+    scripts: SUBSCRIBER_FLAGS,
+    per_bucket: false,
+    split_by: None,
+};
+
+const DUPLICATES: Step = Step {
+    table: "duplicate_accounts",
+    view: "duplicate_accounts_v",
+    scripts: DUPLICATE_ACCOUNTS,
+    per_bucket: false,
+    split_by: None,
+};
+
+const ACCOUNTS: Step = Step {
+    table: "account_flags",
+    view: "account_flags_v",
+    scripts: ACCOUNT_FLAGS,
+    per_bucket: true,
+    split_by: None,
+};
+
+/// Runs steps 10–75 for one date, materialising `resolved`,
+/// `subscriber_flags`, `duplicate_accounts` and `account_flags` under `work`
+/// (a folder of this run, relative to the root). The big joins run in
+/// [`key_buckets`] buckets. With [`Joins::Auto`], the tables named in
+/// `sort_merge_first` skip the hash attempt (see [`sort_merge_first`]).
+/// Returns how each table with joins was planned.
 pub async fn reconcile(
     ctx: &SessionContext,
     inputs: &Inputs,
@@ -333,6 +408,36 @@ pub async fn reconcile(
     work: &str,
     sort_merge_first: &[String],
 ) -> Result<Vec<StepPlan>> {
+    register_inputs(ctx, inputs).await?;
+    let buckets = key_buckets(cfg, inputs);
+    let mut p = params(date, cfg);
+    p.insert("BUCKETS", buckets.to_string());
+    for (file, text) in STEPS {
+        run_script(ctx, file, &render(file, text, &p)?).await?;
+    }
+    if buckets > 1 {
+        for view in ["id_checks_by_bucket", "identity_keys_by_bucket"] {
+            split(ctx, view, &format!("{work}buckets/{view}/"), buckets).await?;
+        }
+    }
+    let joins = |table: &str| match cfg.joins {
+        Joins::Auto if sort_merge_first.iter().any(|t| t == table) => Start::SortMergeAsBefore,
+        Joins::SortMerge => Start::SortMerge,
+        Joins::Auto => Start::HashThenSortMerge,
+        Joins::Hash => Start::HashOnly,
+    };
+    let mut plans = vec![];
+    for step in [&RESOLVED, &SUBSCRIBERS, &DUPLICATES, &ACCOUNTS] {
+        let plan = materialise(ctx, step, joins(step.table), buckets, &p, work).await?;
+        if step.table != DUPLICATES.table {
+            plans.push(plan);
+        }
+    }
+    Ok(plans)
+}
+
+/// Registers the curated extracts chosen for the run (and their rejects).
+async fn register_inputs(ctx: &SessionContext, inputs: &Inputs) -> Result<()> {
     let identity = curated_dirs(std::slice::from_ref(&inputs.identity), "data");
     register_parquet(
         ctx,
@@ -358,29 +463,51 @@ pub async fn reconcile(
         .cloned()
         .collect();
     let rejects = curated_dirs(&sources, "rejects");
-    register_parquet(ctx, "rejects", &rejects, rejects_schema()).await?;
+    register_parquet(ctx, "rejects", &rejects, rejects_schema()).await
+}
 
-    let p = params(date, cfg);
-    for (file, text) in STEPS {
-        run_script(ctx, file, &render(file, text, &p)?).await?;
+/// Bytes a hash join holds per build-side row (the row's columns, its hash
+/// and its place in the table), as measured on the generated country.
+const HASH_ROW_BYTES: u64 = 160;
+
+/// Into how many key buckets the big joins are split: `key_buckets` when set;
+/// otherwise 1 without a memory limit, and under one enough buckets that the
+/// larger of the two hash tables (the registry's keys: a person's CCCD and
+/// at most one legacy CMND; the subscribers' phones) takes at most a quarter
+/// of the pool, up to 64. A bucket that still does not fit is re-planned
+/// with sort-merge joins (`joins = "auto"`).
+pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
+    if cfg.key_buckets > 0 {
+        return cfg.key_buckets as usize;
     }
-    let joins = |table: &str| match cfg.joins {
-        Joins::Auto if sort_merge_first.iter().any(|t| t == table) => Start::SortMergeAsBefore,
-        Joins::SortMerge => Start::SortMerge,
-        Joins::Auto => Start::HashThenSortMerge,
-        Joins::Hash => Start::HashOnly,
-    };
-    let mut plans = vec![materialise(ctx, joins("resolved"), "resolve", "resolved", work).await?];
-    for (file, text) in RULE_STEPS {
-        run_script(ctx, file, &render(file, text, &p)?).await?;
+    if cfg.memory_limit_mb == 0 {
+        return 1;
     }
-    for (view, table) in [
-        ("subscriber_flags_v", "subscriber_flags"),
-        ("account_flags_v", "account_flags"),
-    ] {
-        plans.push(materialise(ctx, joins(table), view, table, work).await?);
-    }
-    Ok(plans)
+    let registry_keys = inputs.identity.rows * 2;
+    let phones: u64 = inputs.subscribers.iter().map(|c| c.rows).sum();
+    let bytes = registry_keys.max(phones) * HASH_ROW_BYTES;
+    let share = cfg.memory_limit_mb * 1024 * 1024 / 4;
+    bytes.div_ceil(share).clamp(1, 64) as usize
+}
+
+/// Writes a view's rows under `dir` split by its `bucket` column (one folder
+/// per bucket) and registers them under the view's name in its place, so
+/// that a query of one bucket reads only that bucket's files.
+async fn split(ctx: &SessionContext, view: &str, dir: &str, buckets: usize) -> Result<()> {
+    let started = std::time::Instant::now();
+    let schema = write_view(ctx, view, dir, true, Some("bucket"), buckets)
+        .await
+        .map_err(|e| Error::query(view, e))?;
+    ctx.deregister_table(view)
+        .map_err(|e| Error::query(view, e))?;
+    register_written(ctx, view, dir, &schema, Some("bucket"))?;
+    tracing::info!(
+        view,
+        buckets,
+        seconds = started.elapsed().as_secs_f64(),
+        "split by key bucket"
+    );
+    Ok(())
 }
 
 /// How a materialised step's joins are planned first.
@@ -396,43 +523,42 @@ enum Start {
     SortMergeAsBefore,
 }
 
-/// Writes a view's rows to Parquet under `{work}{table}/` and registers them
-/// as `table` (with the view's schema, so an empty result is an empty table).
+/// Writes a step's rows to Parquet under `{work}{table}/` (bucket after
+/// bucket, when the step is split) and registers them as its table.
 ///
 /// With [`Start::HashThenSortMerge`] the view is first planned with hash
 /// joins; if a hash table does not fit the memory pool (the engine cannot
-/// spill one), the partial output is left behind and the view is planned
-/// again with sort-merge joins into `{work}{table}.sort-merge/`: same rows,
+/// spill one), the partial output is left behind and the step is run again
+/// with sort-merge joins into `{work}{table}.sort-merge/`: same rows,
 /// bounded memory.
 async fn materialise(
     ctx: &SessionContext,
+    step: &Step,
     start: Start,
-    view: &str,
-    table: &str,
+    buckets: usize,
+    params: &BTreeMap<&'static str, String>,
     work: &str,
 ) -> Result<StepPlan> {
     let started = std::time::Instant::now();
     let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
-    let mut dir = format!("{work}{table}/");
+    let buckets = if step.per_bucket { buckets } else { 1 };
+    let mut dir = format!("{work}{}/", step.table);
     let mut replanned = false;
-    let mut schema = write_view(ctx, view, &dir, hash_first).await;
+    let mut schema = write_step(ctx, step, buckets, params, &dir, hash_first).await;
     if let Err(e) = &schema {
         if start == Start::HashThenSortMerge && out_of_memory(e) {
             tracing::warn!(
-                table,
+                table = step.table,
                 "a hash table did not fit memory_limit_mb: step planned again with sort-merge joins"
             );
             replanned = true;
-            dir = format!("{work}{table}.sort-merge/");
-            schema = write_view(ctx, view, &dir, false).await;
+            dir = format!("{work}{}.sort-merge/", step.table);
+            schema = write_step(ctx, step, buckets, params, &dir, false).await;
         }
     }
-    let schema = schema.map_err(|e| Error::query(view, e))?;
-    let listing = parquet_folders(table, &[dir], schema)?;
-    ctx.register_table(table, Arc::new(listing))
-        .map_err(|e| Error::query(table, e))?;
+    register_written(ctx, step.table, &dir, &schema?, step.split_by)?;
     let plan = StepPlan {
-        table: table.to_string(),
+        table: step.table.to_string(),
         joins: if hash_first && !replanned {
             "hash"
         } else {
@@ -441,28 +567,59 @@ async fn materialise(
         .to_string(),
         replanned,
         from_previous_run: start == Start::SortMergeAsBefore,
+        buckets,
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(
-        table,
+        table = step.table,
         joins = %plan.joins,
         replanned,
         from_previous_run = plan.from_previous_run,
+        buckets,
         seconds = plan.seconds,
         "materialised"
     );
     Ok(plan)
 }
 
-/// Plans a view with hash joins or sort-merge joins and writes its rows as
-/// Parquet under `dir`; returns the view's schema.
+/// Creates a step's view for each bucket in turn and writes its rows under
+/// `dir`; returns the view's schema.
+async fn write_step(
+    ctx: &SessionContext,
+    step: &Step,
+    buckets: usize,
+    params: &BTreeMap<&'static str, String>,
+    dir: &str,
+    hash_joins: bool,
+) -> Result<SchemaRef> {
+    let mut schema = None;
+    for bucket in 0..buckets {
+        let mut p = params.clone();
+        p.insert("BUCKET", bucket.to_string());
+        for (file, text) in step.scripts {
+            run_script(ctx, file, &render(file, text, &p)?).await?;
+        }
+        let written = write_view(ctx, step.view, dir, hash_joins, step.split_by, buckets)
+            .await
+            .map_err(|e| Error::query(step.view, e))?;
+        schema = Some(written);
+    }
+    Ok(schema.expect("at least one bucket"))
+}
+
+/// Plans a view with hash joins or sort-merge joins and adds its rows as
+/// Parquet files under `dir` (split into one folder per value of `split_by`);
+/// returns the view's schema. `writers` is how many files may be open at
+/// once across splits: each holds a row group, so row groups shrink with it.
 async fn write_view(
     ctx: &SessionContext,
     view: &str,
     dir: &str,
     hash_joins: bool,
+    split_by: Option<&str>,
+    writers: usize,
 ) -> datafusion::error::Result<SchemaRef> {
-    {
+    let row_group = {
         let state = ctx.state_ref();
         let mut state = state.write();
         let options = state.config_mut().options_mut();
@@ -471,16 +628,74 @@ async fn write_view(
             // The engine plans sort-merge joins only over two partitions or more.
             options.execution.target_partitions = options.execution.target_partitions.max(2);
         }
-    }
+        let row_group = options.execution.parquet.max_row_group_size;
+        if split_by.is_some() {
+            options.execution.parquet.max_row_group_size = (row_group / writers.max(1)).max(8192);
+        }
+        row_group
+    };
     let df = ctx.table(view).await?;
     let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    df.write_parquet(
-        &Root::datafusion_url(dir),
-        DataFrameWriteOptions::new(),
-        None,
-    )
-    .await?;
+    let mut options = DataFrameWriteOptions::new();
+    if let Some(column) = split_by {
+        options = options.with_partition_by(vec![column.to_string()]);
+    }
+    let written = df
+        .write_parquet(&Root::datafusion_url(dir), options, None)
+        .await;
+    let state = ctx.state_ref();
+    state
+        .write()
+        .config_mut()
+        .options_mut()
+        .execution
+        .parquet
+        .max_row_group_size = row_group;
+    written?;
     Ok(schema)
+}
+
+/// Registers the Parquet files a view was written to under `dir` as `table`,
+/// with the view's schema; a `split_by` column is read from the folder names.
+fn register_written(
+    ctx: &SessionContext,
+    table: &str,
+    dir: &str,
+    schema: &SchemaRef,
+    split_by: Option<&str>,
+) -> Result<()> {
+    let listing = match split_by {
+        None => parquet_folders(table, &[dir.to_string()], schema.clone())?,
+        Some(column) => split_folders(table, dir, schema, column)?,
+    };
+    ctx.register_table(table, Arc::new(listing))
+        .map_err(|e| Error::query(table, e))?;
+    Ok(())
+}
+
+/// A table over `{dir}{column}=<value>/*.parquet`, `column` taken from the
+/// folder names. The column must be the schema's last (as the engine puts
+/// folder columns after the files' columns).
+fn split_folders(table: &str, dir: &str, schema: &SchemaRef, column: &str) -> Result<ListingTable> {
+    let (last, file_fields) = schema.fields().split_last().ok_or_else(|| Error::Invalid {
+        what: table.to_string(),
+        message: "no columns".into(),
+    })?;
+    if last.name() != column {
+        return Err(Error::Invalid {
+            what: table.to_string(),
+            message: format!("{column} must be the last column, found {}", last.name()),
+        });
+    }
+    let url =
+        ListingTableUrl::parse(Root::datafusion_url(dir)).map_err(|e| Error::query(table, e))?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(vec![(column.to_string(), last.data_type().clone())]);
+    let cfg = ListingTableConfig::new(url)
+        .with_listing_options(opts)
+        .with_schema(Arc::new(Schema::new(file_fields.to_vec())));
+    ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))
 }
 
 /// The steps a run with `cfg` plans with sort-merge joins from the start:
@@ -508,10 +723,11 @@ pub fn sort_merge_first(
 }
 
 /// Whether a query failed because the memory pool refused an allocation.
-fn out_of_memory(e: &datafusion::error::DataFusionError) -> bool {
+fn out_of_memory(e: &Error) -> bool {
     matches!(
-        e.find_root(),
-        datafusion::error::DataFusionError::ResourcesExhausted(_)
+        e,
+        Error::Query { source, .. }
+            if matches!(source.find_root(), datafusion::error::DataFusionError::ResourcesExhausted(_))
     )
 }
 
@@ -623,6 +839,7 @@ mod tests {
             joins: joins.into(),
             replanned,
             from_previous_run,
+            buckets: 1,
             seconds: 1.0,
         }
     }
@@ -682,8 +899,11 @@ mod tests {
 
     #[test]
     fn every_step_renders_with_run_parameters() {
-        let p = params("2026-11-20", &Config::default());
-        for (file, text) in STEPS.iter().chain(RULE_STEPS) {
+        let mut p = params("2026-11-20", &Config::default());
+        p.insert("BUCKETS", "4".into());
+        p.insert("BUCKET", "3".into());
+        let steps = [RESOLVE, SUBSCRIBER_FLAGS, DUPLICATE_ACCOUNTS, ACCOUNT_FLAGS];
+        for (file, text) in STEPS.iter().chain(steps.into_iter().flatten()) {
             render(file, text, &p).unwrap();
         }
     }

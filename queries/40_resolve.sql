@@ -1,8 +1,9 @@
 -- Step 40: identity resolution against the registry (contract §5). A row that
 -- got none of MISSING_ID, MALFORMED_ID, ID_NOT_FOUND is resolved to a registry
 -- person (person_id not null) and checked further. ${AS_OF} is D.
--- The result is materialised once per run as table `resolved`.
-CREATE VIEW resolve AS
+-- Run once per key bucket ${BUCKET} of ${BUCKETS} (step 35); the buckets'
+-- rows together are materialised as table `resolved`.
+CREATE OR REPLACE VIEW resolve AS
 SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.since, c.status,
        c.otp_present, c.otp_msisdn, c.biometric_verified, c.in_scope,
        c.missing_id,
@@ -24,15 +25,20 @@ SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.s
        (k.person_id IS NOT NULL AND (c.date_of_birth IS NULL OR c.date_of_birth <> k.date_of_birth)) AS dob_mismatch,
 
        -- DECEASED: the registry's deceased_on is not null and <= D.
-       (k.person_id IS NOT NULL AND k.deceased_on IS NOT NULL AND k.deceased_on <= DATE '${AS_OF}') AS deceased
+       (k.person_id IS NOT NULL AND k.deceased_on IS NOT NULL AND k.deceased_on <= DATE '${AS_OF}') AS deceased,
+
+       -- The bucket of the person, for step 60 (the function of step 35; 0
+       -- for a row resolved to nobody). `resolved` is stored split by it.
+       abs(coalesce(try_cast(right(k.person_id, 6) AS BIGINT), 0)) % ${BUCKETS} AS person_bucket
 -- "registry keys RIGHT JOIN holders": the engine holds the left side of a
 -- join in memory as a hash table and streams the right side, so the narrow
 -- registry keys are held and the (larger) holder rows stream past them.
-FROM identity_keys k
+FROM (SELECT * FROM identity_keys_by_bucket WHERE bucket = ${BUCKET}) k
 RIGHT JOIN (
-    SELECT id_checks.*,
+    SELECT h.*,
            CASE WHEN in_scope AND NOT missing_id AND NOT malformed_id THEN id_type END AS lookup_type
-    FROM id_checks
+    FROM id_checks_by_bucket h
+    WHERE bucket = ${BUCKET}
 ) c
        ON k.key_type = c.lookup_type
       AND k.key_value = c.id_number

@@ -7,7 +7,7 @@
 -- resolved rows across all carriers; that person's rows ranked by
 -- activated_on, carrier, msisdn (then row position, for exact ties) after
 -- the limit get it.
-CREATE VIEW over_limit_lines AS
+CREATE OR REPLACE VIEW over_limit_lines AS
 SELECT source, row_id
 FROM (
     SELECT r.source, r.row_id,
@@ -25,14 +25,14 @@ FROM (
 WHERE line_rank > ${MAX_SUBSCRIPTIONS_PER_PERSON};
 
 -- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers.
-CREATE VIEW duplicate_msisdns AS
+CREATE OR REPLACE VIEW duplicate_msisdns AS
 SELECT key
 FROM resolved
 WHERE kind = 'S'
 GROUP BY key
 HAVING count(*) > 1;
 
-CREATE VIEW subscriber_rules AS
+CREATE OR REPLACE VIEW subscriber_rules AS
 SELECT r.* EXCLUDE (over_limit_row),
        (r.over_limit_row IS NOT NULL) AS over_limit,
        (d.key IS NOT NULL) AS duplicate_msisdn

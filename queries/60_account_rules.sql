@@ -1,20 +1,16 @@
--- Step 60: the account-only rules over the materialised `resolved` table.
+-- Step 60: the account-only rules over the materialised `resolved` table,
+-- run once per person bucket ${BUCKET} of ${BUCKETS} (step 35): a phone and
+-- an account of one person are in the same bucket, so the phones held as a
+-- hash table are those of 1/${BUCKETS} of the persons. DUPLICATE_ACCOUNT
+-- compares rows of different persons: it comes from step 55, over all rows.
 -- A phone "belongs" to a person when some subscriber row with that msisdn, in
 -- any carrier's extract used for the run, is resolved to that person.
-CREATE VIEW subscriber_phones AS
+CREATE OR REPLACE VIEW subscriber_phones AS
 SELECT DISTINCT key AS msisdn, person_id
 FROM resolved
-WHERE kind = 'S' AND person_id IS NOT NULL;
+WHERE kind = 'S' AND person_id IS NOT NULL AND person_bucket = ${BUCKET};
 
--- DUPLICATE_ACCOUNT: the account_number is in more than one row of one bank's extract.
-CREATE VIEW duplicate_accounts AS
-SELECT source, key
-FROM resolved
-WHERE kind = 'A'
-GROUP BY source, key
-HAVING count(*) > 1;
-
-CREATE VIEW account_rules AS
+CREATE OR REPLACE VIEW account_rules AS
 SELECT a.* EXCLUDE (phone_holder),
        (d.key IS NOT NULL) AS duplicate_account,
 
@@ -35,7 +31,7 @@ FROM duplicate_accounts d
 RIGHT JOIN (
     SELECT a.*, p.person_id AS phone_holder
     FROM subscriber_phones p
-    RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'A') a
+    RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'A' AND person_bucket = ${BUCKET}) a
             ON p.msisdn = a.otp_msisdn
            AND p.person_id = a.person_id
 ) a

@@ -292,3 +292,190 @@ async fn a_limited_session_never_parks_in_a_repartition_spill() {
         "the engine no longer parks in a repartition spill"
     );
 }
+
+/// A pool with no limit that refuses to grow any one hash join's build side
+/// past `cap` bytes, as a pool refuses a hash table of the whole registry
+/// but not of a bucket of it. Records the largest build side it allowed.
+#[derive(Debug)]
+struct HashTablesUpTo {
+    cap: usize,
+    largest: std::sync::atomic::AtomicUsize,
+    pool: UnboundedMemoryPool,
+}
+
+impl HashTablesUpTo {
+    fn new(cap: usize) -> Self {
+        HashTablesUpTo {
+            cap,
+            largest: Default::default(),
+            pool: UnboundedMemoryPool::default(),
+        }
+    }
+}
+
+impl fmt::Display for HashTablesUpTo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "hash-tables-up-to-{}", self.cap)
+    }
+}
+
+impl MemoryPool for HashTablesUpTo {
+    fn name(&self) -> &str {
+        "hash-tables-up-to"
+    }
+    fn grow(&self, r: &MemoryReservation, n: usize) {
+        self.pool.grow(r, n)
+    }
+    fn shrink(&self, r: &MemoryReservation, n: usize) {
+        self.pool.shrink(r, n)
+    }
+    fn try_grow(&self, r: &MemoryReservation, n: usize) -> DfResult<()> {
+        if r.consumer().name().starts_with("HashJoinInput") {
+            let size = r.size() + n;
+            if size > self.cap {
+                return Err(DataFusionError::ResourcesExhausted(format!(
+                    "{} refused {size} bytes",
+                    r.consumer().name()
+                )));
+            }
+            self.largest
+                .fetch_max(size, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.pool.try_grow(r, n)
+    }
+    fn reserved(&self) -> usize {
+        self.pool.reserved()
+    }
+}
+
+fn buckets_of(plans: &[StepPlan]) -> Vec<(&str, &str, bool, usize)> {
+    plans
+        .iter()
+        .map(|p| (p.table.as_str(), p.joins.as_str(), p.replanned, p.buckets))
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn key_buckets_give_the_contract_results() {
+    let tree = Tree::sample();
+    let cfg = Config {
+        key_buckets: 3,
+        ..Config::default()
+    };
+    for date in [D1, D2] {
+        let record = tree.run_with(date, &cfg).await.unwrap();
+        assert_eq!(
+            buckets_of(&record.reconcile_steps),
+            [
+                ("resolved", "hash", false, 3),
+                ("subscriber_flags", "hash", false, 1),
+                ("account_flags", "hash", false, 3),
+            ]
+        );
+    }
+    assert_matches_expected(&tree);
+}
+
+/// Folders `{dir}{column}=<value>/` that hold at least one Parquet file.
+fn split_folders(dir: &std::path::Path, column: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap())
+        .filter(|e| {
+            std::fs::read_dir(e.path()).unwrap().any(|f| {
+                f.unwrap()
+                    .path()
+                    .extension()
+                    .is_some_and(|x| x == "parquet")
+            })
+        })
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    out.sort();
+    assert!(
+        out.iter().all(|f| f.starts_with(&format!("{column}="))),
+        "{out:?}"
+    );
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
+    let tree = Tree::new();
+    let opts = junkrecon::generate::GenerateOptions {
+        persons: 3000,
+        days: 1,
+        seed: 5,
+        chunk: 1000,
+        rows_per_file: 2000,
+        ..Default::default()
+    };
+    junkrecon::generate::generate(&tree.root(), &opts)
+        .await
+        .unwrap();
+    let root = tree.root();
+    tree.run(D1).await.unwrap();
+    let inputs = junkrecon::run::choose_inputs(&root, D1).await.unwrap();
+
+    // One bucket: the hash tables' sizes, and the flags, without a cap.
+    let whole_pool = Arc::new(HashTablesUpTo::new(usize::MAX));
+    let cfg = Config::default();
+    let whole = reconcile::session_with_pool(&root, &cfg, Some(whole_pool.clone())).unwrap();
+    let plans = reconcile::reconcile(&whole, &inputs, D1, &cfg, "work/test-whole/", &[])
+        .await
+        .unwrap();
+    assert!(plans.iter().all(|p| p.buckets == 1 && p.joins == "hash"));
+    let largest = whole_pool
+        .largest
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    // Under a cap of half the largest table, one bucket is re-planned...
+    let cap = largest / 2;
+    let capped = Arc::new(HashTablesUpTo::new(cap)) as Arc<dyn MemoryPool>;
+    let one = reconcile::session_with_pool(&root, &cfg, Some(capped.clone())).unwrap();
+    let plans = reconcile::reconcile(&one, &inputs, D1, &cfg, "work/test-one/", &[])
+        .await
+        .unwrap();
+    assert!(plans.iter().any(|p| p.replanned), "{plans:?}");
+
+    // ...and eight buckets fit: every step with hash joins, the same rows.
+    let split_cfg = Config {
+        key_buckets: 8,
+        ..Config::default()
+    };
+    let eight_pool = Arc::new(HashTablesUpTo::new(cap));
+    let eight = reconcile::session_with_pool(&root, &split_cfg, Some(eight_pool.clone())).unwrap();
+    let plans = reconcile::reconcile(&eight, &inputs, D1, &split_cfg, "work/test-eight/", &[])
+        .await
+        .unwrap();
+    assert_eq!(
+        buckets_of(&plans),
+        [
+            ("resolved", "hash", false, 8),
+            ("subscriber_flags", "hash", false, 1),
+            ("account_flags", "hash", false, 8),
+        ]
+    );
+    assert!(
+        eight_pool
+            .largest
+            .load(std::sync::atomic::Ordering::Relaxed)
+            <= cap
+    );
+    let (subs, accs) = flags_text(&whole).await;
+    assert!(subs.contains("DUPLICATE_MSISDN") && accs.contains("DUPLICATE_ACCOUNT"));
+    assert!(accs.contains("OTP_PHONE_MISMATCH") && subs.contains("LEGACY_ID"));
+    assert_eq!(flags_text(&eight).await, (subs, accs));
+
+    // Both sides were written split by bucket, and `resolved` by person bucket.
+    let work = tree.path().join("work/test-eight");
+    for side in ["id_checks_by_bucket", "identity_keys_by_bucket"] {
+        let folders = split_folders(&work.join("buckets").join(side), "bucket");
+        assert_eq!(folders.len(), 8, "{side}: {folders:?}");
+    }
+    assert_eq!(
+        split_folders(&work.join("resolved"), "person_bucket").len(),
+        8
+    );
+    assert!(!tree.path().join("work/test-whole/buckets").exists());
+}
