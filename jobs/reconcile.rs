@@ -150,11 +150,12 @@ pub fn session_with_pool(
     // Plain Utf8 from Parquet: string_to_array on Utf8View returns a list type
     // other than the one it plans (DataFusion 55), which breaks the reports.
     let mut config = SessionConfig::new();
-    config
-        .options_mut()
-        .execution
-        .parquet
-        .schema_force_view_types = false;
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.schema_force_view_types = false;
+    // The engine writes only the run's work tables (deleted when the run
+    // ends; reports have their own writer): LZ4 costs a fraction of the
+    // default zstd's CPU for files read once or twice.
+    parquet.compression = Some("lz4_raw".into());
     let mut config = config
         .with_target_partitions(partitions)
         .with_batch_size(cfg.batch_size)
@@ -350,13 +351,11 @@ fn one() -> usize {
 }
 
 /// One materialised table: the scripts that create its view (run again for
-/// each bucket), the view, and whether it is computed bucket by bucket.
+/// each bucket when it is split: see [`step_buckets`]) and the view.
 struct Step {
     table: &'static str,
     view: &'static str,
     scripts: &'static [(&'static str, &'static str)],
-    /// Run once per key bucket (otherwise once, over everything).
-    per_bucket: bool,
     /// The column its files are split by, one folder per value (`resolved`
     /// by `person_bucket`, so each bucket of step 60 reads only its rows).
     split_by: Option<&'static str>,
@@ -366,7 +365,6 @@ const RESOLVED: Step = Step {
     table: "resolved",
     view: "resolve",
     scripts: RESOLVE,
-    per_bucket: true,
     split_by: Some("person_bucket"),
 };
 
@@ -374,7 +372,6 @@ const SUBSCRIBERS: Step = Step {
     table: "subscriber_flags",
     view: "subscriber_flags_v",
     scripts: SUBSCRIBER_FLAGS,
-    per_bucket: false,
     split_by: None,
 };
 
@@ -382,7 +379,6 @@ const DUPLICATES: Step = Step {
     table: "duplicate_accounts",
     view: "duplicate_accounts_v",
     scripts: DUPLICATE_ACCOUNTS,
-    per_bucket: false,
     split_by: None,
 };
 
@@ -390,7 +386,6 @@ const ACCOUNTS: Step = Step {
     table: "account_flags",
     view: "account_flags_v",
     scripts: ACCOUNT_FLAGS,
-    per_bucket: true,
     split_by: None,
 };
 
@@ -466,15 +461,17 @@ async fn register_inputs(ctx: &SessionContext, inputs: &Inputs) -> Result<()> {
     register_parquet(ctx, "rejects", &rejects, rejects_schema()).await
 }
 
-/// Bytes a hash join holds per build-side row (the row's columns, its hash
-/// and its place in the table), as measured on the generated country.
-const HASH_ROW_BYTES: u64 = 160;
+/// Bytes of pool per build-side row of a hash join (the row's columns, its
+/// hash and its place in the table), calibrated on the generated country:
+/// 10M persons under 1 GiB ran all hash joins in 2 buckets (peak 1632 MiB),
+/// 4 (1100 MiB) and 12 (1158 MiB, slower); this gives 4.
+const HASH_ROW_BYTES: u64 = 100;
 
 /// Into how many key buckets the big joins are split: `key_buckets` when set;
 /// otherwise 1 without a memory limit, and under one enough buckets that the
 /// larger of the two hash tables (the registry's keys: a person's CCCD and
-/// at most one legacy CMND; the subscribers' phones) takes at most a quarter
-/// of the pool, up to 64. A bucket that still does not fit is re-planned
+/// at most one legacy CMND; the subscribers' phones) takes at most half of
+/// the pool, up to 64. A bucket that still does not fit is re-planned
 /// with sort-merge joins (`joins = "auto"`).
 pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
     if cfg.key_buckets > 0 {
@@ -486,7 +483,7 @@ pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
     let registry_keys = inputs.identity.rows * 2;
     let phones: u64 = inputs.subscribers.iter().map(|c| c.rows).sum();
     let bytes = registry_keys.max(phones) * HASH_ROW_BYTES;
-    let share = cfg.memory_limit_mb * 1024 * 1024 / 4;
+    let share = cfg.memory_limit_mb * 1024 * 1024 / 2;
     bytes.div_ceil(share).clamp(1, 64) as usize
 }
 
@@ -541,7 +538,7 @@ async fn materialise(
 ) -> Result<StepPlan> {
     let started = std::time::Instant::now();
     let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
-    let buckets = if step.per_bucket { buckets } else { 1 };
+    let buckets = step_buckets(step.table, buckets);
     let mut dir = format!("{work}{}/", step.table);
     let mut replanned = false;
     let mut schema = write_step(ctx, step, buckets, params, &dir, hash_first).await;
@@ -701,11 +698,13 @@ fn split_folders(table: &str, dir: &str, schema: &SchemaRef, column: &str) -> Re
 /// The steps a run with `cfg` plans with sort-merge joins from the start:
 /// those the previous run (`previous`, its memory limit and step plans)
 /// re-planned, or itself started with sort-merge for this reason, under a
-/// pool no larger than this one's. Saves the hash attempt that would fail
-/// again (≈ 100 s a night at 30M persons). Raising `memory_limit_mb` (or a
-/// run without a limit) tries hash joins again.
+/// pool no larger than this one's and in no fewer key buckets than this run
+/// would use. Saves the hash attempt that would fail again (≈ 100 s a night
+/// at 30M persons). Raising `memory_limit_mb` (or a run without a limit), or
+/// more buckets (more rows per pool, or `key_buckets`), tries hash joins again.
 pub fn sort_merge_first(
     cfg: &Config,
+    inputs: &Inputs,
     previous_limit_mb: u64,
     previous: &[StepPlan],
 ) -> Vec<String> {
@@ -715,11 +714,23 @@ pub fn sort_merge_first(
     {
         return vec![];
     }
+    let buckets = key_buckets(cfg, inputs);
     previous
         .iter()
         .filter(|p| p.joins == "sort-merge" && (p.replanned || p.from_previous_run))
+        .filter(|p| p.buckets >= step_buckets(&p.table, buckets))
         .map(|p| p.table.clone())
         .collect()
+}
+
+/// The buckets a run split into `buckets` computes `table` in.
+fn step_buckets(table: &str, buckets: usize) -> usize {
+    let split = [&RESOLVED, &ACCOUNTS].iter().any(|s| s.table == table);
+    if split {
+        buckets
+    } else {
+        1
+    }
 }
 
 /// Whether a query failed because the memory pool refused an allocation.
@@ -854,23 +865,70 @@ mod tests {
         let cfg = |mb, joins| Config {
             memory_limit_mb: mb,
             joins,
+            key_buckets: 1,
             ..Config::default()
         };
+        let country = inputs(1000, 1800);
+        let first = |cfg: &Config, plans: &[StepPlan]| sort_merge_first(cfg, &country, 1024, plans);
         let both = vec!["resolved".to_string(), "account_flags".to_string()];
-        assert_eq!(
-            sort_merge_first(&cfg(1024, Joins::Auto), 1024, &before),
-            both
-        );
-        assert_eq!(
-            sort_merge_first(&cfg(512, Joins::Auto), 1024, &before),
-            both
-        );
-        assert!(sort_merge_first(&cfg(2048, Joins::Auto), 1024, &before).is_empty());
-        assert!(sort_merge_first(&cfg(0, Joins::Auto), 1024, &before).is_empty());
-        assert!(sort_merge_first(&cfg(1024, Joins::Hash), 1024, &before).is_empty());
+        assert_eq!(first(&cfg(1024, Joins::Auto), &before), both);
+        assert_eq!(first(&cfg(512, Joins::Auto), &before), both);
+        assert!(first(&cfg(2048, Joins::Auto), &before).is_empty());
+        assert!(first(&cfg(0, Joins::Auto), &before).is_empty());
+        assert!(first(&cfg(1024, Joins::Hash), &before).is_empty());
         // Configured sort-merge joins say nothing about what fits.
         let configured = [step("resolved", "sort-merge", false, false)];
-        assert!(sort_merge_first(&cfg(1024, Joins::Auto), 1024, &configured).is_empty());
+        assert!(first(&cfg(1024, Joins::Auto), &configured).is_empty());
+        // More buckets than the previous run: hash joins are tried again.
+        let split = Config {
+            key_buckets: 4,
+            ..cfg(1024, Joins::Auto)
+        };
+        assert!(first(&split, &before).is_empty());
+        let mut in_four = before.clone();
+        in_four[0].buckets = 4;
+        assert_eq!(first(&split, &in_four), ["resolved"]);
+    }
+
+    fn chosen(extract: &str, rows: u64) -> Chosen {
+        Chosen {
+            extract: extract.into(),
+            source: "X".into(),
+            as_of: "2026-11-20".into(),
+            curated: String::new(),
+            manifest_sha256: String::new(),
+            rows,
+            rows_rejected: 0,
+        }
+    }
+
+    fn inputs(persons: u64, subscriptions: u64) -> Inputs {
+        Inputs {
+            identity: chosen("identity", persons),
+            subscribers: vec![chosen("subscribers", subscriptions / 2); 2],
+            accounts: vec![chosen("accounts", persons)],
+        }
+    }
+
+    #[test]
+    fn key_buckets_follow_pool_and_rows() {
+        let cfg = |mb, key_buckets| Config {
+            memory_limit_mb: mb,
+            key_buckets,
+            ..Config::default()
+        };
+        let m = 1_000_000;
+        assert_eq!(key_buckets(&cfg(0, 0), &inputs(100 * m, 180 * m)), 1);
+        assert_eq!(key_buckets(&cfg(0, 6), &inputs(100 * m, 180 * m)), 6);
+        assert_eq!(key_buckets(&cfg(1024, 0), &inputs(m, 2 * m)), 1);
+        // 10M persons: registry keys (2 per person at most) outnumber phones.
+        assert_eq!(key_buckets(&cfg(1024, 0), &inputs(10 * m, 18 * m)), 4);
+        assert_eq!(key_buckets(&cfg(4096, 0), &inputs(10 * m, 18 * m)), 1);
+        assert_eq!(key_buckets(&cfg(1024, 0), &inputs(30 * m, 54 * m)), 12);
+        // Phones outnumber registry keys.
+        assert_eq!(key_buckets(&cfg(4096, 0), &inputs(10 * m, 50 * m)), 3);
+        assert_eq!(key_buckets(&cfg(4096, 0), &inputs(100 * m, 180 * m)), 10);
+        assert_eq!(key_buckets(&cfg(256, 0), &inputs(100 * m, 180 * m)), 64);
     }
 
     #[test]

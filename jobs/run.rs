@@ -218,7 +218,7 @@ async fn run_stages(
     record.inputs = Some(inputs.clone());
     let ctx = reconcile::session(root, cfg)?;
     let (limit, before) = previous_plans(root).await?;
-    let sort_merge_first = reconcile::sort_merge_first(cfg, limit, &before);
+    let sort_merge_first = reconcile::sort_merge_first(cfg, &inputs, limit, &before);
     record.reconcile_steps =
         reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first).await?;
     record.stages.push(stage("reconcile", t));
