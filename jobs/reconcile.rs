@@ -625,9 +625,14 @@ async fn write_view(
             // The engine plans sort-merge joins only over two partitions or more.
             options.execution.target_partitions = options.execution.target_partitions.max(2);
         }
-        let row_group = options.execution.parquet.max_row_group_size;
+        let parquet = &mut options.execution.parquet;
+        let row_group = parquet.max_row_group_size;
+        // A split write has a file open per bucket, each fed slices of the
+        // engine's batches: one plain writer per file (the engine's
+        // column-parallel writer costs more than it gains on small slices).
+        parquet.allow_single_file_parallelism = split_by.is_none();
         if split_by.is_some() {
-            options.execution.parquet.max_row_group_size = (row_group / writers.max(1)).max(8192);
+            parquet.max_row_group_size = (row_group / writers.max(1)).max(8192);
         }
         row_group
     };
