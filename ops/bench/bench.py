@@ -109,6 +109,9 @@ def junkrecon_night(root, date, config):
         return " (re-planned)" if p.get("replanned") else " (as the previous run)" if p.get("from_previous_run") else ""
     sort_merge = [p["table"] + why(p) for p in rec.get("reconcile_steps", []) if p["joins"] != "hash"]
     joins = "hash" if not sort_merge else "sort-merge: " + ", ".join(sort_merge)
+    buckets = max((p.get("buckets", 1) for p in rec.get("reconcile_steps", [])), default=1)
+    if buckets > 1:
+        joins += f", {buckets} key buckets"
     return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows, "joins": joins}
 
 
