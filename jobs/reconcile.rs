@@ -1,6 +1,7 @@
 //! Reconcile (contract §4–§5): registers the curated extracts chosen for a
 //! date and runs the SQL of `queries/` over them, in order, materialising the
-//! two intermediate results every later step reads. The rules live in the SQL
+//! intermediate results later steps read (`resolved`, the flags tables), the
+//! big joins bucket by bucket under a memory limit. The rules live in the SQL
 //! files, not here: this module only wires tables, parameters and files.
 //! Must never register a custom function (the SQL has to run unchanged on a
 //! distributed engine) and never write outside the run's work folder.
@@ -356,9 +357,18 @@ struct Step {
     table: &'static str,
     view: &'static str,
     scripts: &'static [(&'static str, &'static str)],
-    /// The column its files are split by, one folder per value (`resolved`
-    /// by `person_bucket`, so each bucket of step 60 reads only its rows).
+    /// The column its files are split by, one folder per value, when the
+    /// run is split (`resolved` by `person_bucket`, so that each bucket of
+    /// step 60 reads only its rows).
     split_by: Option<&'static str>,
+}
+
+impl Step {
+    /// The column its files are split by in a run of `buckets` buckets: none
+    /// in one bucket (one folder, written by the engine's parallel writers).
+    fn split_by(&self, buckets: usize) -> Option<&'static str> {
+        self.split_by.filter(|_| buckets > 1)
+    }
 }
 
 const RESOLVED: Step = Step {
@@ -553,7 +563,7 @@ async fn materialise(
             schema = write_step(ctx, step, buckets, params, &dir, false).await;
         }
     }
-    register_written(ctx, step.table, &dir, &schema?, step.split_by)?;
+    register_written(ctx, step.table, &dir, &schema?, step.split_by(buckets))?;
     let plan = StepPlan {
         table: step.table.to_string(),
         joins: if hash_first && !replanned {
@@ -596,7 +606,8 @@ async fn write_step(
         for (file, text) in step.scripts {
             run_script(ctx, file, &render(file, text, &p)?).await?;
         }
-        let written = write_view(ctx, step.view, dir, hash_joins, step.split_by, buckets)
+        let split_by = step.split_by(buckets);
+        let written = write_view(ctx, step.view, dir, hash_joins, split_by, buckets)
             .await
             .map_err(|e| Error::query(step.view, e))?;
         schema = Some(written);

@@ -477,5 +477,10 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         split_folders(&work.join("resolved"), "person_bucket").len(),
         8
     );
+    // One bucket: nothing split, `resolved` is one folder of files.
     assert!(!tree.path().join("work/test-whole/buckets").exists());
+    let whole_resolved = std::fs::read_dir(tree.path().join("work/test-whole/resolved")).unwrap();
+    assert!(whole_resolved
+        .map(|e| e.unwrap().path())
+        .all(|p| p.extension().is_some_and(|x| x == "parquet")));
 }
