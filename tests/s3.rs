@@ -125,9 +125,20 @@ async fn golden_sample_on_s3() {
     root.probe().await.unwrap();
     upload_sample(&root).await;
     let before = listing(&root, "landing/").await;
-    // The re-run of night 2 swings an existing pointer (conditional update on S3).
-    for date in ["2026-11-20", "2026-11-21", "2026-11-21"] {
-        junkrecon::run::run(&root, date, &cfg).await.unwrap();
+    // The re-run of night 2 swings an existing pointer (conditional update on
+    // S3), and splits its joins into key buckets (partitioned tables on S3).
+    let split = Config {
+        key_buckets: 3,
+        ..cfg.clone()
+    };
+    for (date, cfg) in [
+        ("2026-11-20", &cfg),
+        ("2026-11-21", &cfg),
+        ("2026-11-21", &split),
+    ] {
+        let record = junkrecon::run::run(&root, date, cfg).await.unwrap();
+        let buckets = record.reconcile_steps.iter().map(|p| p.buckets).max();
+        assert_eq!(buckets, Some(cfg.key_buckets.max(1) as usize));
     }
     assert_eq!(
         listing(&root, "landing/").await,
