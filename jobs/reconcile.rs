@@ -238,16 +238,28 @@ pub async fn register_parquet(
 /// A table over the `.parquet` files under folders of the root, with a
 /// declared schema (no inference, no single-object listing).
 fn parquet_folders(name: &str, dirs: &[String], schema: SchemaRef) -> Result<ListingTable> {
+    parquet_table(name, dirs, schema, vec![])
+}
+
+/// [`parquet_folders`] with columns read from folder names (`col=value/`),
+/// which follow the files' columns in the table.
+fn parquet_table(
+    name: &str,
+    dirs: &[String],
+    file_schema: SchemaRef,
+    folder_columns: Vec<(String, DataType)>,
+) -> Result<ListingTable> {
     let urls = dirs
         .iter()
         .map(|k| ListingTableUrl::parse(Root::datafusion_url(k)))
         .collect::<datafusion::error::Result<Vec<_>>>()
         .map_err(|e| Error::query(name, e))?;
-    let opts =
-        ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(folder_columns);
     let cfg = ListingTableConfig::new_with_multi_paths(urls)
         .with_listing_options(opts)
-        .with_schema(schema);
+        .with_schema(file_schema);
     ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))
 }
 
@@ -599,6 +611,7 @@ async fn write_step(
     dir: &str,
     hash_joins: bool,
 ) -> Result<SchemaRef> {
+    let split_by = step.split_by(buckets);
     let mut schema = None;
     for bucket in 0..buckets {
         let mut p = params.clone();
@@ -606,7 +619,6 @@ async fn write_step(
         for (file, text) in step.scripts {
             run_script(ctx, file, &render(file, text, &p)?).await?;
         }
-        let split_by = step.split_by(buckets);
         let written = write_view(ctx, step.view, dir, hash_joins, split_by, buckets)
             .await
             .map_err(|e| Error::query(step.view, e))?;
@@ -700,15 +712,12 @@ fn split_folders(table: &str, dir: &str, schema: &SchemaRef, column: &str) -> Re
             message: format!("{column} must be the last column, found {}", last.name()),
         });
     }
-    let url =
-        ListingTableUrl::parse(Root::datafusion_url(dir)).map_err(|e| Error::query(table, e))?;
-    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
-        .with_file_extension(".parquet")
-        .with_table_partition_cols(vec![(column.to_string(), last.data_type().clone())]);
-    let cfg = ListingTableConfig::new(url)
-        .with_listing_options(opts)
-        .with_schema(Arc::new(Schema::new(file_fields.to_vec())));
-    ListingTable::try_new(cfg).map_err(|e| Error::query(table, e))
+    parquet_table(
+        table,
+        &[dir.to_string()],
+        Arc::new(Schema::new(file_fields.to_vec())),
+        vec![(column.to_string(), last.data_type().clone())],
+    )
 }
 
 /// The steps a run with `cfg` plans with sort-merge joins from the start:
