@@ -403,12 +403,7 @@ pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History
         baseline: vec![],
         baseline_is_now: vec![],
     };
-    let sources = inputs
-        .subscribers
-        .iter()
-        .map(|c| (Extract::Subscribers, c))
-        .chain(inputs.accounts.iter().map(|c| (Extract::Accounts, c)));
-    for (extract, c) in sources {
+    for (extract, c) in sources(inputs) {
         let holding: Vec<String> = pubs
             .iter()
             .filter_map(|p| {
@@ -430,19 +425,63 @@ pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History
     Ok(h)
 }
 
-/// Computes carriers.json and banks.json entries for `date`.
+/// Every source used for the run, carriers first.
+fn sources(inputs: &Inputs) -> impl Iterator<Item = (Extract, &Chosen)> {
+    inputs
+        .subscribers
+        .iter()
+        .map(|c| (Extract::Subscribers, c))
+        .chain(inputs.accounts.iter().map(|c| (Extract::Accounts, c)))
+}
+
+/// Step 95 for every source, one source at a time, over its reports: the
+/// one this run staged under `stage` and those of its previous and baseline
+/// publications (`h`).
+async fn progress(
+    ctx: &SessionContext,
+    inputs: &Inputs,
+    h: &History,
+    date: &str,
+    stage: &str,
+) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
+    let (file, text) = sql::PROGRESS;
+    let mut counts = BTreeMap::new();
+    for (extract, c) in sources(inputs) {
+        let earlier = |list: &[(Extract, String, String)]| {
+            list.iter()
+                .find(|(e, s, _)| *e == extract && *s == c.source)
+                .map(|(_, _, key)| key.clone())
+        };
+        let now = format!("{stage}{}", report_key(extract, &c.source, date));
+        let reports = [
+            ("now_keys", Some(now)),
+            ("previous_keys", earlier(&h.previous)),
+            ("baseline_keys", earlier(&h.baseline)),
+        ];
+        for (name, report) in reports {
+            reconcile::register_report_keys(ctx, name, extract, report.as_deref()).await?;
+        }
+        let p = BTreeMap::from([
+            ("EXTRACT", extract.to_string()),
+            ("SOURCE", c.source.clone()),
+        ]);
+        counts.extend(collect_counts(ctx, file, &reconcile::render(file, text, &p)?).await?);
+    }
+    Ok(counts)
+}
+
+/// Computes carriers.json and banks.json entries for `date`, reading the
+/// reports this run staged under `stage`.
 pub async fn metrics(
     ctx: &SessionContext,
     root: &Root,
     inputs: &Inputs,
     date: &str,
+    stage: &str,
 ) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
     let h = history(root, inputs, date).await?;
-    reconcile::register_keys(ctx, "previous_keys", &h.previous).await?;
-    reconcile::register_keys(ctx, "baseline_keys", &h.baseline).await?;
     let started = std::time::Instant::now();
-    let (file, text) = sql::PROGRESS;
-    let progress = collect_counts(ctx, file, text).await?;
+    let progress = progress(ctx, inputs, &h, date, stage).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),
         "progress counted"

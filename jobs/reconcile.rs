@@ -24,7 +24,7 @@ use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
 };
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{col, lit, DataFrame, SessionConfig, SessionContext};
+use datafusion::prelude::{col, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
 use crate::catalog::Chosen;
@@ -767,66 +767,50 @@ fn out_of_memory(e: &Error) -> bool {
     )
 }
 
-/// Schema of `previous_keys` / `baseline_keys`.
+/// Schema of `now_keys` / `previous_keys` / `baseline_keys`.
 pub fn keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("extract", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("key", DataType::Utf8, false),
-    ]))
+    Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false)]))
 }
 
-/// Registers `name` as the flagged keys of earlier published reports:
-/// `(extract, source, report key)` per entry. Each report is read by its
-/// folder (only `.parquet` files: the CSV beside it is skipped) with an
-/// explicit one-column schema.
-pub async fn register_keys(
+/// Registers `name` as the key column (`msisdn` or `account_number`, as
+/// `key`) of one report: the `.parquet` file under the folder of `report`
+/// (a key relative to the root; the CSV beside it is skipped), read with an
+/// explicit one-column schema. No report: an empty table.
+pub async fn register_report_keys(
     ctx: &SessionContext,
     name: &str,
-    reports: &[(Extract, String, String)],
+    extract: Extract,
+    report: Option<&str>,
 ) -> Result<()> {
-    let mut union: Option<DataFrame> = None;
-    for (extract, source, key) in reports {
-        let key_col = match extract {
-            Extract::Subscribers => "msisdn",
-            _ => "account_number",
-        };
-        let schema = Arc::new(Schema::new(vec![Field::new(
-            key_col,
-            DataType::Utf8,
-            false,
-        )]));
-        let dir = key
-            .rsplit_once('/')
-            .map(|(d, _)| format!("{d}/"))
-            .unwrap_or_default();
-        let table = parquet_folders(name, &[dir], schema)?;
-        let df = ctx
-            .read_table(Arc::new(table))
-            .and_then(|df| {
-                df.select(vec![
-                    lit(extract.as_str()).alias("extract"),
-                    lit(source.as_str()).alias("source"),
-                    col(key_col).alias("key"),
-                ])
-            })
+    ctx.deregister_table(name)
+        .map_err(|e| Error::query(name, e))?;
+    let Some(report) = report else {
+        let empty =
+            MemTable::try_new(keys_schema(), vec![vec![]]).map_err(|e| Error::query(name, e))?;
+        ctx.register_table(name, Arc::new(empty))
             .map_err(|e| Error::query(name, e))?;
-        union = Some(match union {
-            None => df,
-            Some(u) => u.union(df).map_err(|e| Error::query(name, e))?,
-        });
-    }
-    match union {
-        Some(df) => ctx.register_table(name, df.into_view()),
-        None => ctx.register_table(
-            name,
-            Arc::new(
-                MemTable::try_new(keys_schema(), vec![vec![]])
-                    .map_err(|e| Error::query(name, e))?,
-            ),
-        ),
-    }
-    .map_err(|e| Error::query(name, e))?;
+        return Ok(());
+    };
+    let key_col = match extract {
+        Extract::Subscribers => "msisdn",
+        _ => "account_number",
+    };
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        key_col,
+        DataType::Utf8,
+        false,
+    )]));
+    let dir = report
+        .rsplit_once('/')
+        .map(|(d, _)| format!("{d}/"))
+        .unwrap_or_default();
+    let table = parquet_folders(name, &[dir], schema)?;
+    let df = ctx
+        .read_table(Arc::new(table))
+        .and_then(|df| df.select(vec![col(key_col).alias("key")]))
+        .map_err(|e| Error::query(name, e))?;
+    ctx.register_table(name, df.into_view())
+        .map_err(|e| Error::query(name, e))?;
     Ok(())
 }
 

@@ -226,7 +226,7 @@ async fn run_stages(
     let t = Instant::now();
     let staging = publish::stage_prefix(date, run_id);
     let files = publish::write_reports(&ctx, root, &inputs, date, &staging).await?;
-    let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date).await?;
+    let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date, &staging).await?;
     let ledgers = sources::SourceLedgers::read(root).await?;
     let sources = sources::statuses(&ledgers, &inputs, date, cfg);
     for s in sources.iter().filter(|s| s.status == "missing") {

@@ -474,3 +474,93 @@ async fn reports_hold_only_their_source_and_no_registry_values() {
         ]
     );
 }
+
+/// Contract §6 progress fields over three nights, where the previous and the
+/// first (baseline) publication differ, and a carrier that first reports on
+/// the third night (its baseline is that night). A key repeated in a report
+/// counts once; a key gone from the extract counts as resolved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn progress_counts_keys_against_the_previous_and_the_first_publication() {
+    let flagged = |msisdn| Sub {
+        id_type: None,
+        ..Sub::ok(msisdn, &P1)
+    };
+    let clean = |msisdn| Sub::ok(msisdn, &P1);
+    let (a, b, c, d, e) = (
+        "84911000001",
+        "84911000002",
+        "84911000003",
+        "84911000004",
+        "84911000005",
+    );
+    let nights = [
+        (
+            "2026-11-20",
+            vec![
+                flagged(a),
+                flagged(b),
+                flagged(c),
+                flagged(c),
+                clean(d),
+                clean(e),
+            ],
+        ),
+        (
+            "2026-11-21",
+            vec![clean(a), flagged(b), flagged(c), flagged(d), clean(e)],
+        ),
+        (
+            "2026-11-22",
+            vec![clean(a), flagged(c), flagged(d), flagged(e)],
+        ),
+    ];
+    let t = Tree::new();
+    for (date, rows) in &nights {
+        t.upload(
+            "identity",
+            "NATIONAL",
+            date,
+            &[("part-0.parquet", identity(&[P1]))],
+        );
+        t.upload(
+            "subscribers",
+            "CCC",
+            date,
+            &[("part-0.parquet", subscribers(rows))],
+        );
+    }
+    let late = [
+        flagged("84911000009"),
+        flagged("84911000009"),
+        clean("84911000008"),
+    ];
+    t.upload(
+        "subscribers",
+        "DDD",
+        "2026-11-22",
+        &[("part-0.parquet", subscribers(&late))],
+    );
+    for (date, _) in &nights {
+        t.run(date).await.unwrap();
+    }
+    let progress = |date: &str, source: &str| {
+        let m = &t.metrics("carriers", date)[source];
+        let f = |k: &str| m[k].as_u64().unwrap();
+        (
+            f("newly_flagged"),
+            f("resolved"),
+            f("baseline_flagged"),
+            f("resolved_since_baseline"),
+            m["cleanup_progress_pct"].as_f64(),
+        )
+    };
+    // Night 1: every flagged key is new and is the baseline.
+    assert_eq!(progress("2026-11-20", "CCC"), (3, 0, 3, 0, Some(0.0)));
+    // Night 2: d new, a resolved; of the baseline {a, b, c}, a resolved.
+    assert_eq!(progress("2026-11-21", "CCC"), (1, 1, 3, 1, Some(33.33)));
+    // Night 3 against night 2 {b, c, d}: e new, b gone (resolved); against
+    // the baseline {a, b, c}: a and b resolved.
+    assert_eq!(progress("2026-11-22", "CCC"), (1, 1, 3, 2, Some(66.67)));
+    // A carrier first seen on night 3: its own night is its baseline.
+    assert_eq!(progress("2026-11-22", "DDD"), (1, 0, 1, 0, Some(0.0)));
+}
