@@ -53,7 +53,7 @@ pub const STEPS: &[(&str, &str)] = &[
 pub const RESOLVE: &[(&str, &str)] =
     &[("40_resolve.sql", include_str!("../queries/40_resolve.sql"))];
 
-/// Steps 50 and 70, run once into `subscriber_flags`.
+/// Steps 50 and 70, run once per person bucket into `subscriber_flags`.
 pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
     (
         "50_subscriber_rules.sql",
@@ -65,10 +65,10 @@ pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Step 55, run once into `duplicate_accounts`.
-pub const DUPLICATE_ACCOUNTS: &[(&str, &str)] = &[(
-    "55_duplicate_accounts.sql",
-    include_str!("../queries/55_duplicate_accounts.sql"),
+/// Step 55, run once (never split) into `duplicates`.
+pub const DUPLICATES: &[(&str, &str)] = &[(
+    "55_duplicates.sql",
+    include_str!("../queries/55_duplicates.sql"),
 )];
 
 /// Steps 60 and 75, run once per person bucket into `account_flags`.
@@ -371,7 +371,7 @@ struct Step {
     scripts: &'static [(&'static str, &'static str)],
     /// The column its files are split by, one folder per value, when the
     /// run is split (`resolved` by `person_bucket`, so that each bucket of
-    /// step 60 reads only its rows).
+    /// steps 50 and 60 reads only its rows).
     split_by: Option<&'static str>,
 }
 
@@ -397,10 +397,10 @@ const SUBSCRIBERS: Step = Step {
     split_by: None,
 };
 
-const DUPLICATES: Step = Step {
-    table: "duplicate_accounts",
-    view: "duplicate_accounts_v",
-    scripts: DUPLICATE_ACCOUNTS,
+const REPEATED: Step = Step {
+    table: "duplicates",
+    view: "duplicates_v",
+    scripts: DUPLICATES,
     split_by: None,
 };
 
@@ -412,7 +412,7 @@ const ACCOUNTS: Step = Step {
 };
 
 /// Runs steps 10–75 for one date, materialising `resolved`,
-/// `subscriber_flags`, `duplicate_accounts` and `account_flags` under `work`
+/// `duplicates`, `subscriber_flags` and `account_flags` under `work`
 /// (a folder of this run, relative to the root). The big joins run in
 /// [`key_buckets`] buckets. With [`Joins::Auto`], the tables named in
 /// `sort_merge_first` skip the hash attempt (see [`sort_merge_first`]).
@@ -444,9 +444,9 @@ pub async fn reconcile(
         Joins::Hash => Start::HashOnly,
     };
     let mut plans = vec![];
-    for step in [&RESOLVED, &SUBSCRIBERS, &DUPLICATES, &ACCOUNTS] {
+    for step in [&RESOLVED, &REPEATED, &SUBSCRIBERS, &ACCOUNTS] {
         let plan = materialise(ctx, step, joins(step.table), buckets, &p, work).await?;
-        if step.table != DUPLICATES.table {
+        if step.table != REPEATED.table {
             plans.push(plan);
         }
     }
@@ -750,7 +750,9 @@ pub fn sort_merge_first(
 
 /// The buckets a run split into `buckets` computes `table` in.
 fn step_buckets(table: &str, buckets: usize) -> usize {
-    let split = [&RESOLVED, &ACCOUNTS].iter().any(|s| s.table == table);
+    let split = [&RESOLVED, &SUBSCRIBERS, &ACCOUNTS]
+        .iter()
+        .any(|s| s.table == table);
     if split {
         buckets
     } else {
@@ -969,7 +971,7 @@ mod tests {
         let mut p = params("2026-11-20", &Config::default());
         p.insert("BUCKETS", "4".into());
         p.insert("BUCKET", "3".into());
-        let steps = [RESOLVE, SUBSCRIBER_FLAGS, DUPLICATE_ACCOUNTS, ACCOUNT_FLAGS];
+        let steps = [RESOLVE, DUPLICATES, SUBSCRIBER_FLAGS, ACCOUNT_FLAGS];
         for (file, text) in STEPS.iter().chain(steps.into_iter().flatten()) {
             render(file, text, &p).unwrap();
         }

@@ -1,9 +1,10 @@
--- Step 35: key buckets. Under a memory limit, the two joins whose hash table
+-- Step 35: key buckets. Under a memory limit, the steps whose hash tables
 -- would hold a national-size table run bucket by bucket: step 40 (holders
--- with the registry's keys, by ID number) and step 60 (accounts with the
--- phones of subscribers, by person). Both sides of a join are split by the
--- same function of the join key, so equal keys always meet in the same
--- bucket, and each bucket's hash table holds 1/${BUCKETS} of the whole.
+-- with the registry's keys, by ID number), and steps 50 (the lines of each
+-- person, for OVER_LIMIT) and 60 (accounts with the phones of subscribers),
+-- by person. Both sides of a join are split by the same function of the
+-- join key, so equal keys always meet in the same bucket, and each bucket's
+-- hash table holds 1/${BUCKETS} of the whole.
 --
 -- The function: the key's last six characters read as a number, modulo
 -- ${BUCKETS}; 0 when they are not digits (such a key matches nothing it

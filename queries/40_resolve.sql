@@ -27,7 +27,7 @@ SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.s
        -- DECEASED: the registry's deceased_on is not null and <= D.
        (k.person_id IS NOT NULL AND k.deceased_on IS NOT NULL AND k.deceased_on <= DATE '${AS_OF}') AS deceased,
 
-       -- The bucket of the person, for step 60 (the function of step 35; 0
+       -- The bucket of the person, for steps 50 and 60 (the function of step 35; 0
        -- for a row resolved to nobody). `resolved` is stored split by it.
        abs(coalesce(try_cast(right(k.person_id, 6) AS BIGINT), 0)) % ${BUCKETS} AS person_bucket
 -- "registry keys RIGHT JOIN holders": the engine holds the left side of a

@@ -1,7 +1,17 @@
--- Step 50: the subscriber-only rules over the materialised `resolved` table.
+-- Step 50: the subscriber-only rules over the materialised `resolved` table,
+-- run once per person bucket ${BUCKET} of ${BUCKETS} (step 35): all rows of
+-- a person are in one bucket, so OVER_LIMIT ranks the lines of 1/${BUCKETS}
+-- of the persons at a time. DUPLICATE_MSISDN compares rows of different
+-- persons: the repeated numbers come from step 55, over all rows.
 -- Both rules are written as aggregations joined back to the rows, not as
 -- window functions over every row: only the few persons above the limit are
 -- ranked, and only repeated numbers are kept, which keeps the work linear.
+
+-- The subscriber rows of this bucket (rows resolved to nobody are in bucket 0).
+CREATE OR REPLACE VIEW bucket_lines AS
+SELECT *
+FROM resolved
+WHERE kind = 'S' AND person_bucket = ${BUCKET};
 
 -- OVER_LIMIT: the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
 -- resolved rows across all carriers; that person's rows ranked by
@@ -15,22 +25,21 @@ FROM (
                               ORDER BY r.since, r.source, r.key, r.row_id) AS line_rank
     FROM (
         SELECT person_id
-        FROM resolved
-        WHERE kind = 'S' AND person_id IS NOT NULL
+        FROM bucket_lines
+        WHERE person_id IS NOT NULL
         GROUP BY person_id
         HAVING count(*) > ${MAX_SUBSCRIPTIONS_PER_PERSON}
     ) heavy
-    JOIN resolved r ON r.person_id = heavy.person_id AND r.kind = 'S'
+    JOIN bucket_lines r ON r.person_id = heavy.person_id
 ) ranked
 WHERE line_rank > ${MAX_SUBSCRIPTIONS_PER_PERSON};
 
--- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers.
+-- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers
+-- (step 55).
 CREATE OR REPLACE VIEW duplicate_msisdns AS
 SELECT key
-FROM resolved
-WHERE kind = 'S'
-GROUP BY key
-HAVING count(*) > 1;
+FROM duplicates
+WHERE kind = 'S';
 
 CREATE OR REPLACE VIEW subscriber_rules AS
 SELECT r.* EXCLUDE (over_limit_row),
@@ -44,7 +53,7 @@ FROM duplicate_msisdns d
 RIGHT JOIN (
     SELECT r.*, o.row_id AS over_limit_row
     FROM over_limit_lines o
-    RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'S') r
+    RIGHT JOIN bucket_lines r
             ON o.source = r.source AND o.row_id = r.row_id
 ) r
        ON d.key = r.key

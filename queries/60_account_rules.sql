@@ -2,7 +2,8 @@
 -- run once per person bucket ${BUCKET} of ${BUCKETS} (step 35): a phone and
 -- an account of one person are in the same bucket, so the phones held as a
 -- hash table are those of 1/${BUCKETS} of the persons. DUPLICATE_ACCOUNT
--- compares rows of different persons: it comes from step 55, over all rows.
+-- compares rows of different persons: the repeated numbers come from step
+-- 55, over all rows.
 -- A phone "belongs" to a person when some subscriber row with that msisdn, in
 -- any carrier's extract used for the run, is resolved to that person.
 CREATE OR REPLACE VIEW subscriber_phones AS
@@ -27,7 +28,7 @@ SELECT a.* EXCLUDE (phone_holder),
 -- "smaller RIGHT JOIN accounts" on purpose: the engine holds the left side
 -- of a join in memory as a hash table and streams the right side (two narrow
 -- columns of phones and the few duplicated accounts, not every account row).
-FROM duplicate_accounts d
+FROM (SELECT source, key FROM duplicates WHERE kind = 'A') d
 RIGHT JOIN (
     SELECT a.*, p.person_id AS phone_holder
     FROM subscriber_phones p

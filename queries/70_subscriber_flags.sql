@@ -1,5 +1,6 @@
 -- Step 70: one row per subscriber row with its reasons, sorted ascending and
--- joined with ';' (NULL when the row is clean). Materialised per run as
+-- joined with ';' (NULL when the row is clean), for the person bucket of
+-- step 50. The buckets' rows together are materialised per run as
 -- `subscriber_flags`; reports and metrics read it.
 CREATE OR REPLACE VIEW subscriber_flags_v AS
 SELECT source AS carrier, key AS msisdn, row_id, holder_type AS subscriber_type, status,

@@ -368,7 +368,7 @@ async fn key_buckets_give_the_contract_results() {
             buckets_of(&record.reconcile_steps),
             [
                 ("resolved", "hash", false, 3),
-                ("subscriber_flags", "hash", false, 1),
+                ("subscriber_flags", "hash", false, 3),
                 ("account_flags", "hash", false, 3),
             ]
         );
@@ -452,7 +452,7 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         buckets_of(&plans),
         [
             ("resolved", "hash", false, 8),
-            ("subscriber_flags", "hash", false, 1),
+            ("subscriber_flags", "hash", false, 8),
             ("account_flags", "hash", false, 8),
         ]
     );
@@ -465,6 +465,7 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     let (subs, accs) = flags_text(&whole).await;
     assert!(subs.contains("DUPLICATE_MSISDN") && accs.contains("DUPLICATE_ACCOUNT"));
     assert!(accs.contains("OTP_PHONE_MISMATCH") && subs.contains("LEGACY_ID"));
+    assert!(subs.contains("OVER_LIMIT"));
     assert_eq!(flags_text(&eight).await, (subs, accs));
 
     // Both sides were written split by bucket, and `resolved` by person bucket.
