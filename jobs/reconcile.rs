@@ -65,7 +65,8 @@ pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
     ),
 ];
 
-/// Step 55, run once (never split) into `duplicates`.
+/// Step 55, run once (never split) into `duplicate_msisdns` and
+/// `duplicate_accounts`.
 pub const DUPLICATES: &[(&str, &str)] = &[(
     "55_duplicates.sql",
     include_str!("../queries/55_duplicates.sql"),
@@ -370,9 +371,12 @@ struct Step {
     view: &'static str,
     scripts: &'static [(&'static str, &'static str)],
     /// The column its files are split by, one folder per value, when the
-    /// run is split (`resolved` by `person_bucket`, so that each bucket of
-    /// steps 50 and 60 reads only its rows).
+    /// run is split (`resolved` by `person_bucket`, so that steps 50 and
+    /// 60 read only the rows of the bucket they run for).
     split_by: Option<&'static str>,
+    /// Whether its view joins: how a step with joins was planned goes in
+    /// the run record.
+    joins: bool,
 }
 
 impl Step {
@@ -388,6 +392,7 @@ const RESOLVED: Step = Step {
     view: "resolve",
     scripts: RESOLVE,
     split_by: Some("person_bucket"),
+    joins: true,
 };
 
 const SUBSCRIBERS: Step = Step {
@@ -395,13 +400,23 @@ const SUBSCRIBERS: Step = Step {
     view: "subscriber_flags_v",
     scripts: SUBSCRIBER_FLAGS,
     split_by: None,
+    joins: true,
 };
 
-const REPEATED: Step = Step {
-    table: "duplicates",
-    view: "duplicates_v",
+const REPEATED_MSISDNS: Step = Step {
+    table: "duplicate_msisdns",
+    view: "duplicate_msisdns_v",
     scripts: DUPLICATES,
     split_by: None,
+    joins: false,
+};
+
+const REPEATED_ACCOUNTS: Step = Step {
+    table: "duplicate_accounts",
+    view: "duplicate_accounts_v",
+    scripts: DUPLICATES,
+    split_by: None,
+    joins: false,
 };
 
 const ACCOUNTS: Step = Step {
@@ -409,10 +424,12 @@ const ACCOUNTS: Step = Step {
     view: "account_flags_v",
     scripts: ACCOUNT_FLAGS,
     split_by: None,
+    joins: true,
 };
 
 /// Runs steps 10–75 for one date, materialising `resolved`,
-/// `duplicates`, `subscriber_flags` and `account_flags` under `work`
+/// `duplicate_msisdns`, `duplicate_accounts`, `subscriber_flags` and
+/// `account_flags` under `work`
 /// (a folder of this run, relative to the root). The big joins run in
 /// [`key_buckets`] buckets. With [`Joins::Auto`], the tables named in
 /// `sort_merge_first` skip the hash attempt (see [`sort_merge_first`]).
@@ -444,9 +461,16 @@ pub async fn reconcile(
         Joins::Hash => Start::HashOnly,
     };
     let mut plans = vec![];
-    for step in [&RESOLVED, &REPEATED, &SUBSCRIBERS, &ACCOUNTS] {
+    let steps = [
+        &RESOLVED,
+        &REPEATED_MSISDNS,
+        &REPEATED_ACCOUNTS,
+        &SUBSCRIBERS,
+        &ACCOUNTS,
+    ];
+    for step in steps {
         let plan = materialise(ctx, step, joins(step.table), buckets, &p, work).await?;
-        if step.table != REPEATED.table {
+        if step.joins {
             plans.push(plan);
         }
     }

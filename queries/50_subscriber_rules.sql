@@ -34,16 +34,11 @@ FROM (
 ) ranked
 WHERE line_rank > ${MAX_SUBSCRIPTIONS_PER_PERSON};
 
--- DUPLICATE_MSISDN: the msisdn is in more than one row across all carriers
--- (step 55).
-CREATE OR REPLACE VIEW duplicate_msisdns AS
-SELECT key
-FROM duplicates
-WHERE kind = 'S';
-
 CREATE OR REPLACE VIEW subscriber_rules AS
 SELECT r.* EXCLUDE (over_limit_row),
        (r.over_limit_row IS NOT NULL) AS over_limit,
+       -- DUPLICATE_MSISDN: the msisdn is in more than one row across all
+       -- carriers (the repeated numbers: step 55).
        (d.key IS NOT NULL) AS duplicate_msisdn
 -- Written as "small RIGHT JOIN big" on purpose: the engine builds its hash
 -- table from the left side and streams the right one, and a hash table is

@@ -28,7 +28,7 @@ SELECT a.* EXCLUDE (phone_holder),
 -- "smaller RIGHT JOIN accounts" on purpose: the engine holds the left side
 -- of a join in memory as a hash table and streams the right side (two narrow
 -- columns of phones and the few duplicated accounts, not every account row).
-FROM (SELECT source, key FROM duplicates WHERE kind = 'A') d
+FROM duplicate_accounts d
 RIGHT JOIN (
     SELECT a.*, p.person_id AS phone_holder
     FROM subscriber_phones p
