@@ -158,7 +158,8 @@ pub fn new_run_id(date: &str) -> String {
 
 /// Runs ingest, reconcile and publish for `date`, started by hand. The run
 /// record is written whether or not the run succeeds; an error means the run
-/// could not proceed.
+/// could not proceed. The caller holds the root's lease ([`crate::lease`]):
+/// the run removes the work folders of other, stopped runs.
 pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
     run_as(root, date, cfg, &RunMeta::manual(date)).await
 }
@@ -173,6 +174,7 @@ pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Re
     let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
     async {
         let mut record = RunRecord::start(date, cfg, meta);
+        remove_stale_work(root, &meta.run_id).await?;
         let work = format!("work/{}/", meta.run_id);
         let result = run_stages(root, date, cfg, &meta.run_id, &work, &mut record).await;
         let _ = root.delete_prefix(&work).await;
@@ -186,6 +188,20 @@ pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Re
     }
     .instrument(span)
     .await
+}
+
+/// Removes the work folders of runs that were stopped before they could
+/// remove their own (a killed process, a lost machine; at 30M persons one
+/// holds ≈ 9 GiB). Runs hold the lease (the CLI and the service take it
+/// first), so a folder under `work/` other than this run's is never in use.
+async fn remove_stale_work(root: &Root, run_id: &str) -> Result<()> {
+    for dir in root.list_dirs("work/").await? {
+        if dir != run_id {
+            root.delete_prefix(&format!("work/{dir}/")).await?;
+            info!(run_id = %dir, "removed the work folder of an interrupted run");
+        }
+    }
+    Ok(())
 }
 
 fn now() -> String {

@@ -107,3 +107,27 @@ async fn a_committed_night_is_completed_by_the_next_run() {
         assert_eq!(now.get(k), Some(v), "{k}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_work_folder_of_a_stopped_run_is_removed_by_the_next_run() {
+    let t = Tree::sample();
+    // A run killed mid-night leaves its intermediate tables behind.
+    let dead = t
+        .path()
+        .join("work/2026-11-20_20261129T000000Z_dead/resolved/person_bucket=1");
+    std::fs::create_dir_all(&dead).unwrap();
+    std::fs::write(dead.join("part-0.parquet"), b"left behind").unwrap();
+    let record = t.run("2026-11-20").await.unwrap();
+    assert!(record.published_files > 0);
+    assert!(
+        !t.path()
+            .join("work/2026-11-20_20261129T000000Z_dead")
+            .exists(),
+        "stale work removed"
+    );
+    // The run removes its own folder at the end, as before: nothing is left.
+    let left: Vec<_> = std::fs::read_dir(t.path().join("work"))
+        .map(|d| d.map(|e| e.unwrap().file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "{left:?}");
+}
