@@ -4,9 +4,10 @@
 -- hold them as small hash tables. Each view is materialised per run as the
 -- table of the same name without `_v`.
 --
--- Two aggregations, each over one key column of its own rows, rather than
--- one over (kind, source, key): the engine groups a single text column much
--- faster than several columns.
+-- Two aggregations, one over the subscriber rows and one over the account
+-- rows, rather than one over (kind, source-or-NULL, key): the engine groups
+-- plain key columns much faster than that computed, nullable mix (10M
+-- persons: 9.1 + 10.5 s against 29.9 s).
 
 -- DUPLICATE_MSISDN: the msisdn is in more than one subscriber row across all
 -- carriers.
