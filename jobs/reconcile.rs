@@ -379,9 +379,10 @@ struct Step {
     /// run is split (`resolved` by `person_bucket`, so that steps 50 and
     /// 60 read only the rows of the bucket they run for).
     split_by: Option<&'static str>,
-    /// Whether its view joins: how a step with joins was planned goes in
-    /// the run record.
-    joins: bool,
+    /// Run once per key bucket: the steps with national-size joins (how
+    /// their joins were planned goes in the run record). The others are
+    /// aggregations over all rows, run once.
+    per_bucket: bool,
 }
 
 impl Step {
@@ -390,6 +391,15 @@ impl Step {
     fn split_by(&self, buckets: usize) -> Option<&'static str> {
         self.split_by.filter(|_| buckets > 1)
     }
+
+    /// The buckets it is computed in, in a run split into `buckets`.
+    fn buckets(&self, buckets: usize) -> usize {
+        if self.per_bucket {
+            buckets
+        } else {
+            1
+        }
+    }
 }
 
 const RESOLVED: Step = Step {
@@ -397,7 +407,7 @@ const RESOLVED: Step = Step {
     view: "resolve",
     scripts: RESOLVE,
     split_by: Some("person_bucket"),
-    joins: true,
+    per_bucket: true,
 };
 
 const SUBSCRIBERS: Step = Step {
@@ -405,7 +415,7 @@ const SUBSCRIBERS: Step = Step {
     view: "subscriber_flags_v",
     scripts: SUBSCRIBER_FLAGS,
     split_by: None,
-    joins: true,
+    per_bucket: true,
 };
 
 const REPEATED_MSISDNS: Step = Step {
@@ -413,7 +423,7 @@ const REPEATED_MSISDNS: Step = Step {
     view: "duplicate_msisdns_v",
     scripts: DUPLICATES,
     split_by: None,
-    joins: false,
+    per_bucket: false,
 };
 
 const REPEATED_ACCOUNTS: Step = Step {
@@ -421,7 +431,7 @@ const REPEATED_ACCOUNTS: Step = Step {
     view: "duplicate_accounts_v",
     scripts: DUPLICATES,
     split_by: None,
-    joins: false,
+    per_bucket: false,
 };
 
 const ACCOUNTS: Step = Step {
@@ -429,8 +439,17 @@ const ACCOUNTS: Step = Step {
     view: "account_flags_v",
     scripts: ACCOUNT_FLAGS,
     split_by: None,
-    joins: true,
+    per_bucket: true,
 };
+
+/// The materialised tables, in the order they are computed.
+const MATERIALISED: [&Step; 5] = [
+    &RESOLVED,
+    &REPEATED_MSISDNS,
+    &REPEATED_ACCOUNTS,
+    &SUBSCRIBERS,
+    &ACCOUNTS,
+];
 
 /// Runs steps 10–75 for one date, materialising `resolved`,
 /// `duplicate_msisdns`, `duplicate_accounts`, `subscriber_flags` and
@@ -466,16 +485,9 @@ pub async fn reconcile(
         Joins::Hash => Start::HashOnly,
     };
     let mut plans = vec![];
-    let steps = [
-        &RESOLVED,
-        &REPEATED_MSISDNS,
-        &REPEATED_ACCOUNTS,
-        &SUBSCRIBERS,
-        &ACCOUNTS,
-    ];
-    for step in steps {
+    for step in MATERIALISED {
         let plan = materialise(ctx, step, joins(step.table), buckets, &p, work).await?;
-        if step.joins {
+        if step.per_bucket {
             plans.push(plan);
         }
     }
@@ -589,7 +601,7 @@ async fn materialise(
 ) -> Result<StepPlan> {
     let started = std::time::Instant::now();
     let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
-    let buckets = step_buckets(step.table, buckets);
+    let buckets = step.buckets(buckets);
     let mut dir = format!("{work}{}/", step.table);
     let mut replanned = false;
     let mut schema = write_step(ctx, step, buckets, params, &dir, hash_first).await;
@@ -779,14 +791,10 @@ pub fn sort_merge_first(
 
 /// The buckets a run split into `buckets` computes `table` in.
 fn step_buckets(table: &str, buckets: usize) -> usize {
-    let split = [&RESOLVED, &SUBSCRIBERS, &ACCOUNTS]
+    MATERIALISED
         .iter()
-        .any(|s| s.table == table);
-    if split {
-        buckets
-    } else {
-        1
-    }
+        .find(|s| s.table == table)
+        .map_or(1, |s| s.buckets(buckets))
 }
 
 /// Whether a query failed because the memory pool refused an allocation.
