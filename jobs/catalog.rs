@@ -44,6 +44,29 @@ pub struct FolderLedger {
     pub accepted: Option<usize>,
     /// Every decision, oldest first.
     pub decisions: Vec<Decision>,
+    /// A manifest version that could not be decided yet because the store
+    /// failed while reading it (transient): retried on every pass until it is
+    /// decided, and rejected after [`MAX_ATTEMPTS`] failed attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending: Option<Pending>,
+}
+
+/// Attempts after which an upload that keeps failing to read is rejected.
+pub const MAX_ATTEMPTS: u32 = 5;
+
+/// An upload waiting for a store that failed while it was read.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Pending {
+    /// sha256 of the manifest version being read.
+    pub manifest_sha256: String,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last failure, one line (no row values: store errors name keys).
+    pub last_error: String,
+    /// When the first attempt failed (UTC, RFC 3339).
+    pub first_failed_at: String,
+    /// When the last attempt failed (UTC, RFC 3339).
+    pub last_failed_at: String,
 }
 
 impl FolderLedger {
@@ -74,18 +97,59 @@ pub async fn read_ledger(root: &Root, key: &UploadKey) -> Result<Option<FolderLe
 
 /// Appends a decision to a folder's ledger, making it the one in use when accepted.
 pub async fn record(root: &Root, key: &UploadKey, decision: Decision) -> Result<FolderLedger> {
-    let mut ledger = read_ledger(root, key).await?.unwrap_or(FolderLedger {
-        key: key.clone(),
-        accepted: None,
-        decisions: vec![],
-    });
+    let mut ledger = read_or_new(root, key).await?;
     if decision.status == "accepted" {
         ledger.accepted = Some(ledger.decisions.len());
     }
     ledger.decisions.push(decision);
-    let body = serde_json::to_vec_pretty(&ledger).map_err(|e| Error::encode("ledger", e))?;
-    root.put(&ledger_key(key), body).await?;
+    ledger.pending = None;
+    write(root, &ledger).await?;
     Ok(ledger)
+}
+
+/// Records a failed attempt at reading a manifest version; returns the
+/// number of failed attempts so far (1 for the first).
+pub async fn record_attempt(
+    root: &Root,
+    key: &UploadKey,
+    manifest_sha256: &str,
+    error: &str,
+) -> Result<u32> {
+    let mut ledger = read_or_new(root, key).await?;
+    let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let pending = match ledger.pending.take() {
+        Some(p) if p.manifest_sha256 == manifest_sha256 => Pending {
+            attempts: p.attempts + 1,
+            last_error: error.to_string(),
+            last_failed_at: now,
+            ..p
+        },
+        _ => Pending {
+            manifest_sha256: manifest_sha256.to_string(),
+            attempts: 1,
+            last_error: error.to_string(),
+            first_failed_at: now.clone(),
+            last_failed_at: now,
+        },
+    };
+    let attempts = pending.attempts;
+    ledger.pending = Some(pending);
+    write(root, &ledger).await?;
+    Ok(attempts)
+}
+
+async fn read_or_new(root: &Root, key: &UploadKey) -> Result<FolderLedger> {
+    Ok(read_ledger(root, key).await?.unwrap_or(FolderLedger {
+        key: key.clone(),
+        accepted: None,
+        decisions: vec![],
+        pending: None,
+    }))
+}
+
+async fn write(root: &Root, ledger: &FolderLedger) -> Result<()> {
+    let body = serde_json::to_vec_pretty(ledger).map_err(|e| Error::encode("ledger", e))?;
+    root.put(&ledger_key(&ledger.key), body).await
 }
 
 /// The extract a run uses for one source.

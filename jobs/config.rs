@@ -69,6 +69,11 @@ pub struct ServeSettings {
     pub night_lag_days: u32,
     /// HTTP listen address (`/metrics`, `/healthz`, `/api/metrics`, `/`).
     pub http_address: String,
+    /// A client that has not sent a whole request head within this many
+    /// seconds (of connecting, or of its previous response) is disconnected.
+    pub http_header_timeout_secs: u64,
+    /// HTTP connections served at once; more are closed at once.
+    pub http_max_connections: usize,
     /// Retries of a failed job, with doubling backoff.
     pub retries: u32,
     /// First backoff between attempts, in seconds (then doubled each time).
@@ -89,6 +94,8 @@ impl Default for ServeSettings {
             nightly_schedule: "0 0 4 * * *".into(),
             night_lag_days: 1,
             http_address: "127.0.0.1:8080".into(),
+            http_header_timeout_secs: 10,
+            http_max_connections: 256,
             retries: 3,
             retry_backoff_secs: 60,
             catch_up_days: 7,
@@ -165,7 +172,7 @@ impl Default for S3Settings {
             endpoint: String::new(),
             region: String::new(),
             allow_http: false,
-            max_retries: 10,
+            max_retries: 30,
             retry_timeout_secs: 180,
         }
     }

@@ -6,6 +6,7 @@
 
 use std::fmt::Write;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{Query, State};
 use axum::http::{header, StatusCode};
@@ -13,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use tokio::sync::watch;
+use tokio::sync::{watch, Semaphore};
 use tracing::warn;
 
 use crate::publish::{self, SourceMetrics};
@@ -21,27 +22,91 @@ use crate::serve::Shared;
 use crate::sources::SourceStatus;
 use crate::{Error, Result};
 
+/// Limits that keep slow or hostile clients from holding the service.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// A connection that has not sent a whole request head within this
+    /// time (counted from the connection, or from the previous response on
+    /// a kept-alive one) is closed.
+    pub header_read_timeout: Duration,
+    /// Connections served at once; one more is closed at once, unread.
+    pub max_connections: usize,
+}
+
 /// Serves until the stop flag is set.
 pub async fn run(
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
-    mut stop: watch::Receiver<bool>,
+    stop: watch::Receiver<bool>,
 ) {
+    let limits = Limits {
+        header_read_timeout: Duration::from_secs(shared.cfg.serve.http_header_timeout_secs.max(1)),
+        max_connections: shared.cfg.serve.http_max_connections.max(1),
+    };
     let app = Router::new()
         .route("/", get(dashboard))
         .route("/healthz", get(healthz))
         .route("/metrics", get(metrics))
         .route("/api/metrics", get(api_metrics))
         .with_state(shared);
-    let stopped = async move {
-        let _ = stop.wait_for(|s| *s).await;
-    };
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(stopped)
-        .await
-    {
-        warn!(error = %e, "http server stopped");
+    serve_with_limits(listener, app, limits, stop).await;
+}
+
+/// Accepts connections under [`Limits`] and serves `app` on each (HTTP/1.1),
+/// until the stop flag is set; then in-flight requests get a few seconds.
+pub async fn serve_with_limits(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: Limits,
+    mut stop: watch::Receiver<bool>,
+) {
+    let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let mut conns = tokio::task::JoinSet::new();
+    loop {
+        let stream = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _)) => stream,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait, do not spin.
+                    warn!(error = %e, "http: accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            drop(stream);
+            continue;
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut stop = stop.clone();
+        conns.spawn(async move {
+            let _permit = permit;
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(limits.header_read_timeout)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+            let mut conn = std::pin::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(&mut stop) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = tokio::time::timeout(Duration::from_secs(5), conn).await;
+                }
+            }
+        });
+        while conns.try_join_next().is_some() {}
     }
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+}
+
+/// Completes when the stop flag is set (or its sender is gone).
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    let _ = stop.wait_for(|s| *s).await;
 }
 
 /// One committed night as `/api/metrics` returns it.

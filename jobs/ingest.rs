@@ -33,10 +33,11 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::{self, Decision};
+use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::normalize::{clean_text, mask_id, name_key, phone};
 use crate::schema::{ColumnSpec, Extract};
-use crate::store::{store_err, Root};
+use crate::store::{store_err, Listing, Root};
 use crate::{Error, Result};
 
 /// Row-level reject reasons (§3).
@@ -81,10 +82,24 @@ pub struct IngestReport {
     pub ignored: Vec<Ignored>,
     /// Folders holding files but no manifest yet (uploads in progress).
     pub in_progress: Vec<String>,
-    /// Uploads skipped this pass because the store failed (retried next pass).
-    pub deferred: Vec<String>,
+    /// Uploads not decided this pass because the store failed while they
+    /// were read (retried on the next pass, rejected after
+    /// [`catalog::MAX_ATTEMPTS`] failed attempts).
+    pub deferred: Vec<Deferred>,
     /// Complete uploads already decided earlier (not read again).
     pub already_decided: usize,
+}
+
+/// An upload whose reading failed on a transient store error this pass.
+#[derive(Debug, Clone, Serialize)]
+pub struct Deferred {
+    /// Which folder.
+    #[serde(flatten)]
+    pub key: UploadKey,
+    /// Failed attempts so far.
+    pub attempts: u32,
+    /// The last failure, one line.
+    pub last_error: String,
 }
 
 /// One row-level reject (§3): position and reason only, never the value.
@@ -132,7 +147,7 @@ pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
         match outcome {
             Folder::InProgress(dir) => report.in_progress.push(dir),
             Folder::AlreadyDecided => report.already_decided += 1,
-            Folder::Deferred(label) => report.deferred.push(label),
+            Folder::Deferred(d) => report.deferred.push(d),
             Folder::Decided(o) => report.decided.push(*o),
         }
     }
@@ -143,11 +158,16 @@ pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
 enum Folder {
     InProgress(String),
     AlreadyDecided,
-    Deferred(String),
+    Deferred(Deferred),
     Decided(Box<UploadOutcome>),
 }
 
-/// Lists candidate folders of one extract kind, recording the ones not followed.
+/// Lists candidate folders of one extract kind, recording the ones not
+/// followed with their reason. Nothing a sender can put under `landing/`
+/// makes this fail: an entry that cannot be listed, read or trusted (a link,
+/// a name that is not UTF-8, a key the store cannot represent) is recorded
+/// as ignored and the others are listed. Only a transient store failure is
+/// an error.
 async fn discover(
     root: &Root,
     extract: Extract,
@@ -158,13 +178,13 @@ async fn discover(
         None => vec![("NATIONAL".to_string(), base.clone())],
         Some(dir) => {
             let mut v = vec![];
-            for name in root.list_dirs(&base).await? {
+            for name in listed_dirs(root, &base, report).await? {
                 let code = name.strip_prefix(&format!("{dir}=")).unwrap_or("");
                 if manifest::is_source_code(code) {
                     v.push((code.to_string(), format!("{base}/{name}")));
                 } else {
                     report.ignored.push(Ignored {
-                        path: format!("{base}/{name}/"),
+                        path: format!("{base}/{}/", printable(&name)),
                         reason: format!(
                             "folder name {name:?} is not {dir}=CODE with CODE matching ^[A-Z0-9_]{{2,16}}$; not read"
                         ),
@@ -176,7 +196,7 @@ async fn discover(
     };
     let mut keys = vec![];
     for (source, dir) in sources {
-        for name in root.list_dirs(&dir).await? {
+        for name in listed_dirs(root, &dir, report).await? {
             match name.strip_prefix("date=").filter(|d| manifest::is_date(d)) {
                 Some(d) => keys.push(UploadKey {
                     extract: extract.to_string(),
@@ -184,7 +204,7 @@ async fn discover(
                     as_of: d.to_string(),
                 }),
                 None => report.ignored.push(Ignored {
-                    path: format!("{dir}/{name}/"),
+                    path: format!("{dir}/{}/", printable(&name)),
                     reason: format!("folder name {name:?} is not date=YYYY-MM-DD; not read"),
                 }),
             }
@@ -193,12 +213,45 @@ async fn discover(
     Ok(keys)
 }
 
+/// The sub-folders of `prefix` that may be followed; the rest is recorded
+/// in `report.ignored` with its reason.
+async fn listed_dirs(root: &Root, prefix: &str, report: &mut IngestReport) -> Result<Vec<String>> {
+    match root.list_landing_dirs(prefix).await? {
+        Listing::Dirs { dirs, skipped } => {
+            for (name, reason) in skipped {
+                warn!(path = %format!("{prefix}/{name}"), reason = %reason, "landing entry not followed");
+                report.ignored.push(Ignored {
+                    path: format!("{prefix}/{name}"),
+                    reason,
+                });
+            }
+            Ok(dirs)
+        }
+        Listing::Unlistable(reason) => {
+            warn!(path = %prefix, reason = %reason, "landing folder cannot be listed; not followed");
+            report.ignored.push(Ignored {
+                path: format!("{prefix}/"),
+                reason: format!("cannot be listed: {reason}; not read"),
+            });
+            Ok(vec![])
+        }
+    }
+}
+
 async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Folder> {
     let dir = key.landing_dir();
-    let Some(manifest_bytes) = root.get_opt(&format!("{dir}{MANIFEST}")).await? else {
-        return Ok(Folder::InProgress(dir));
+    let manifest_key = format!("{dir}{MANIFEST}");
+    let manifest_bytes = match root.regular_file(&manifest_key).await? {
+        None => return Ok(Folder::InProgress(dir)),
+        Some(Ok(_)) => Ok(root.get(&manifest_key).await?),
+        Some(Err(reason)) => Err(reason),
     };
-    let manifest_sha = hex::encode(Sha256::digest(&manifest_bytes));
+    // A manifest that is not a regular file is never read: its version is
+    // named by the reason, so the same link is decided once.
+    let manifest_sha = match &manifest_bytes {
+        Ok(bytes) => hex::encode(Sha256::digest(bytes)),
+        Err(reason) => hex::encode(Sha256::digest(format!("not a file: {reason}"))),
+    };
     let ledger = catalog::read_ledger(root, key).await?;
     if ledger.as_ref().is_some_and(|l| l.has_seen(&manifest_sha)) {
         return Ok(Folder::AlreadyDecided);
@@ -211,38 +264,41 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
         key.as_of,
         &manifest_sha[..16]
     );
-    let outcome = match manifest::parse_and_check(&manifest_bytes, key) {
+    let outcome = match manifest_bytes.and_then(|b| manifest::parse_and_check(&b, key)) {
         Err(reason) => Ok(Verdict::rejected(reason, 0)),
         Ok(m) => validate_and_curate(root, key, &m, &curated).await,
     };
     let verdict = match outcome {
         Ok(v) => v,
         Err(e) => {
-            warn!(error = %e, "upload deferred: the store failed; retried on the next pass");
             root.delete_prefix(&curated).await?;
-            return Ok(Folder::Deferred(key.label()));
+            match failed_read(root, key, &manifest_sha, &e).await? {
+                Some(v) => v,
+                None => return Ok(Folder::Deferred(deferred(root, key).await?)),
+            }
         }
     };
     if verdict.reason.is_some() {
         root.delete_prefix(&curated).await?;
     }
+    let reason = verdict.reason.as_deref().map(|r| printable(r).into_owned());
     let decision = Decision {
         manifest_sha256: manifest_sha,
-        status: if verdict.reason.is_none() {
+        status: if reason.is_none() {
             "accepted"
         } else {
             "rejected"
         }
         .to_string(),
-        reason: verdict.reason.clone().unwrap_or_default(),
+        reason: reason.clone().unwrap_or_default(),
         run_id: run_id.to_string(),
         decided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         rows_in: verdict.rows_in,
         rows_accepted: verdict.rows_accepted,
         rows_rejected: verdict.rows_rejected,
-        curated: verdict.reason.is_none().then(|| curated.clone()),
+        curated: reason.is_none().then(|| curated.clone()),
     };
-    match &verdict.reason {
+    match &reason {
         None => info!(
             rows = verdict.rows_accepted,
             rows_rejected = verdict.rows_rejected,
@@ -256,6 +312,63 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
         decision,
         seconds: started.elapsed().as_secs_f64(),
     })))
+}
+
+/// What to do with an upload whose reading failed with `e`: a failure the
+/// upload itself causes (a key the store cannot represent, a name too
+/// long) rejects it at once; a transient one (network, 5xx, local I/O) is
+/// recorded as an attempt and retried on the next pass (`None`), until
+/// [`catalog::MAX_ATTEMPTS`] attempts have failed, which rejects it.
+async fn failed_read(
+    root: &Root,
+    key: &UploadKey,
+    manifest_sha: &str,
+    e: &Error,
+) -> Result<Option<Verdict>> {
+    let line = printable(&error_line(e)).into_owned();
+    if let Error::Store { source, .. } = e {
+        if !crate::store::is_transient(source) {
+            return Ok(Some(Verdict::rejected(
+                format!("cannot be read from the store: {line}"),
+                0,
+            )));
+        }
+    }
+    let attempts = catalog::record_attempt(root, key, manifest_sha, &line).await?;
+    if attempts >= catalog::MAX_ATTEMPTS {
+        return Ok(Some(Verdict::rejected(
+            format!("could not be read in {attempts} attempts; the last failure: {line}"),
+            0,
+        )));
+    }
+    warn!(attempts, error = %line, "upload not decided: the store failed while reading it; retried on the next pass");
+    Ok(None)
+}
+
+async fn deferred(root: &Root, key: &UploadKey) -> Result<Deferred> {
+    let pending = catalog::read_ledger(root, key)
+        .await?
+        .and_then(|l| l.pending);
+    Ok(Deferred {
+        key: key.clone(),
+        attempts: pending.as_ref().map_or(0, |p| p.attempts),
+        last_error: pending.map(|p| p.last_error).unwrap_or_default(),
+    })
+}
+
+/// An error in one line, with the S3 error code where there is one.
+fn error_line(e: &Error) -> String {
+    match e {
+        Error::Store { op, key, source } => {
+            format!("{op} {key}: {}", crate::store::short_store_error(source))
+        }
+        other => other
+            .to_string()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    }
 }
 
 /// What validation concluded: a rejection reason, or accepted with counts.
@@ -282,6 +395,9 @@ impl Verdict {
 struct CheckedFile {
     name: String,
     size: u64,
+    /// Rows the file must yield when read (the manifest's count at ingest,
+    /// the footer's for `check`): never trusted, compared with what is read.
+    rows: u64,
 }
 
 /// Checks every file, then curates them. `Err` only for store failures;
@@ -294,13 +410,14 @@ async fn validate_and_curate(
 ) -> Result<Verdict> {
     let extract = Extract::parse(&key.extract).expect("discovered extract is valid");
     let dir = key.landing_dir();
-    let rows_in: u64 = m.files.iter().map(|f| f.rows).sum();
+    let rows_in: u64 = m.files.iter().fold(0u64, |n, f| n.saturating_add(f.rows));
     let mut checked = vec![];
     for f in &m.files {
         match check_file(root, extract, &format!("{dir}{}", f.name), f).await? {
             Ok(size) => checked.push(CheckedFile {
                 name: f.name.clone(),
                 size,
+                rows: f.rows,
             }),
             Err(reason) => return Ok(Verdict::rejected(reason, rows_in)),
         }
@@ -392,11 +509,15 @@ async fn check_file(
     path: &str,
     f: &manifest::ManifestFile,
 ) -> Result<std::result::Result<u64, String>> {
-    let Some(meta) = root.head(path).await? else {
-        return Ok(Err(format!(
-            "{} is listed in the manifest but missing",
-            f.name
-        )));
+    let size = match root.regular_file(path).await? {
+        None => {
+            return Ok(Err(format!(
+                "{} is listed in the manifest but missing",
+                f.name
+            )))
+        }
+        Some(Err(reason)) => return Ok(Err(reason)),
+        Some(Ok(size)) => size,
     };
     let sha = sha256_of(root, path).await?;
     if !sha.eq_ignore_ascii_case(&f.sha256) {
@@ -405,12 +526,15 @@ async fn check_file(
             f.name, f.sha256
         )));
     }
-    let builder = match open_parquet(root, path, meta.size, &f.name).await {
+    let builder = match open_parquet(root, path, size, &f.name).await {
         Ok(b) => b,
         Err(reason) => return Ok(Err(reason)),
     };
-    let rows = builder.metadata().file_metadata().num_rows();
-    if rows as u64 != f.rows {
+    let rows = match footer_rows(&builder, &f.name) {
+        Ok(rows) => rows,
+        Err(reason) => return Ok(Err(reason)),
+    };
+    if rows != f.rows {
         return Ok(Err(format!(
             "{}: holds {rows} rows, manifest says {}",
             f.name, f.rows
@@ -419,7 +543,25 @@ async fn check_file(
     if let Err(e) = extract.contract().check(builder.schema()) {
         return Ok(Err(format!("{}: {e}", f.name)));
     }
-    Ok(Ok(meta.size))
+    Ok(Ok(size))
+}
+
+/// The footer's row count, once it agrees with the sum of its row groups'
+/// counts. Neither is trusted further: curation counts the rows it reads.
+#[allow(deprecated)]
+fn footer_rows(
+    builder: &ParquetRecordBatchStreamBuilder<ParquetObjectReader>,
+    name: &str,
+) -> std::result::Result<u64, String> {
+    let md = builder.metadata();
+    let footer = md.file_metadata().num_rows();
+    let groups: i128 = md.row_groups().iter().map(|g| g.num_rows() as i128).sum();
+    if footer < 0 || footer as i128 != groups {
+        return Err(format!(
+            "{name}: the footer says {footer} rows, its row groups hold {groups}"
+        ));
+    }
+    Ok(footer as u64)
 }
 
 /// sha256 of an object, computed while streaming it.
@@ -520,6 +662,13 @@ async fn curate_file(
                 .await
                 .map_err(|e| Error::encode(out, e))?;
         }
+    }
+    let read = (next_row - 1) as u64;
+    if read != f.rows {
+        return Ok(Err(format!(
+            "{}: {read} rows were read, the file and its manifest say {}",
+            f.name, f.rows
+        )));
     }
     if let Some(w) = writer {
         w.close().await.map_err(|e| Error::encode(out, e))?;
@@ -623,16 +772,35 @@ fn text(batch: &RecordBatch, name: &str) -> StringArray {
         .clone()
 }
 
-fn date(batch: &RecordBatch, name: &str) -> Date32Array {
+/// Earliest date every output can show: 0001-01-01 (days since 1970-01-01).
+pub const MIN_DATE_DAYS: i32 = -719_162;
+/// Latest date every output can show: 9999-12-31. Dates outside
+/// [`MIN_DATE_DAYS`]..=[`MAX_DATE_DAYS`] have no `YYYY-MM-DD` form, so a
+/// report or CSV holding one could not be written: such a value is an
+/// `INVALID_VALUE` row reject (an identity snapshot holding one is rejected).
+pub const MAX_DATE_DAYS: i32 = 2_932_896;
+
+/// A date column as sent and as Date32: a value present in the upload that
+/// did not convert (a timestamp past Date32's range) is told apart from a null.
+struct DateCol {
+    sent: ArrayRef,
+    days: Date32Array,
+}
+
+fn date(batch: &RecordBatch, name: &str) -> DateCol {
     let col = batch
         .column_by_name(name)
         .expect("projected contract column");
     let c =
         cast(col, &DataType::Date32).expect("Date32-compatible type checked against the contract");
-    c.as_any()
-        .downcast_ref::<Date32Array>()
-        .expect("cast to Date32")
-        .clone()
+    DateCol {
+        sent: col.clone(),
+        days: c
+            .as_any()
+            .downcast_ref::<Date32Array>()
+            .expect("cast to Date32")
+            .clone(),
+    }
 }
 
 fn boolean(batch: &RecordBatch, name: &str) -> BooleanArray {
@@ -649,8 +817,22 @@ fn get(a: &StringArray, i: usize) -> Option<&str> {
     clean_text((!a.is_null(i)).then(|| a.value(i)))
 }
 
-fn get_date(a: &Date32Array, i: usize) -> Option<i32> {
-    (!a.is_null(i)).then(|| a.value(i))
+/// The date of row `i`: `Ok(None)` when null, `Err(())` when the value sent
+/// is outside the dates every output can show (see [`MAX_DATE_DAYS`]).
+#[allow(clippy::result_unit_err)]
+fn get_date(a: &DateCol, i: usize) -> std::result::Result<Option<i32>, ()> {
+    if a.sent.is_null(i) {
+        return Ok(None);
+    }
+    if a.days.is_null(i) {
+        return Err(());
+    }
+    let d = a.days.value(i);
+    if (MIN_DATE_DAYS..=MAX_DATE_DAYS).contains(&d) {
+        Ok(Some(d))
+    } else {
+        Err(())
+    }
 }
 
 /// A restricted value (type, status): trimmed, lower-cased, one of `spec.values`.
@@ -690,7 +872,7 @@ impl HolderCols {
         self.id_masked.append_option(id.map(mask_id));
         self.name_key
             .append_option(get(&src.full_name, i).map(name_key));
-        self.dob.append_option(get_date(&src.dob, i));
+        self.dob.append_option(get_date(&src.dob, i).ok().flatten());
     }
 
     fn finish(mut self) -> Vec<ArrayRef> {
@@ -708,7 +890,7 @@ struct HolderSrc {
     id_type: StringArray,
     id_number: StringArray,
     full_name: StringArray,
-    dob: Date32Array,
+    dob: DateCol,
 }
 
 impl HolderSrc {
@@ -755,10 +937,14 @@ fn normalise_subscribers(
             ctx.reject(rejects, i, INVALID_VALUE, "subscriber_type");
             continue;
         };
-        let Some(a) = get_date(&activated, i) else {
+        let Ok(Some(a)) = get_date(&activated, i) else {
             ctx.reject(rejects, i, INVALID_VALUE, "activated_on");
             continue;
         };
+        if get_date(&holder.dob, i).is_err() {
+            ctx.reject(rejects, i, INVALID_VALUE, "date_of_birth");
+            continue;
+        }
         let Some(s) = enum_value(&status, i, status_spec) else {
             ctx.reject(rejects, i, INVALID_VALUE, "status");
             continue;
@@ -822,10 +1008,14 @@ fn normalise_accounts(
             ctx.reject(rejects, i, INVALID_VALUE, "holder_type");
             continue;
         };
-        let Some(o) = get_date(&opened, i) else {
+        let Ok(Some(o)) = get_date(&opened, i) else {
             ctx.reject(rejects, i, INVALID_VALUE, "opened_on");
             continue;
         };
+        if get_date(&holder.dob, i).is_err() {
+            ctx.reject(rejects, i, INVALID_VALUE, "date_of_birth");
+            continue;
+        }
         if bio.is_null(i) {
             ctx.reject(rejects, i, INVALID_VALUE, "biometric_verified");
             continue;
@@ -893,14 +1083,24 @@ fn normalise_identity(
         };
         let p = get(&pid, i).ok_or_else(|| null_in("person_id"))?;
         let nm = get(&name, i).ok_or_else(|| null_in("full_name"))?;
-        let d = get_date(&dob, i).ok_or_else(|| null_in("date_of_birth"))?;
+        let out_of_range = |column: &str| {
+            format!(
+                "{} row {}: column {column} holds a date outside 0001-01-01..9999-12-31",
+                ctx.file,
+                ctx.row_number(i)
+            )
+        };
+        let d = get_date(&dob, i)
+            .map_err(|()| out_of_range("date_of_birth"))?
+            .ok_or_else(|| null_in("date_of_birth"))?;
+        let dead_on = get_date(&dead, i).map_err(|()| out_of_range("deceased_on"))?;
         get(&sex, i).ok_or_else(|| null_in("sex"))?;
         row_id.append_value(ctx.row_id(i));
         out_pid.append_value(p);
         out_legacy.append_option(get(&legacy, i));
         out_name.append_value(name_key(nm));
         out_dob.append_value(d);
-        out_dead.append_option(get_date(&dead, i));
+        out_dead.append_option(dead_on);
     }
     Ok(vec![
         Arc::new(row_id.finish()),
@@ -1040,6 +1240,10 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
         upload_rejected: None,
         row_rejects: vec![],
     };
+    if let Some(problem) = manifest::file_name_problem(&name) {
+        out.upload_rejected = Some(problem);
+        return Ok(out);
+    }
     let Some(meta) = root.head(&name).await? else {
         out.upload_rejected = Some(format!("{name} does not exist"));
         return Ok(out);
@@ -1051,7 +1255,13 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
             return Ok(out);
         }
     };
-    out.rows = builder.metadata().file_metadata().num_rows() as u64;
+    out.rows = match footer_rows(&builder, &name) {
+        Ok(rows) => rows,
+        Err(reason) => {
+            out.upload_rejected = Some(reason);
+            return Ok(out);
+        }
+    };
     if let Err(e) = extract.contract().check(builder.schema()) {
         out.upload_rejected = Some(format!("{name}: {e}"));
         return Ok(out);
@@ -1064,6 +1274,7 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
     let f = CheckedFile {
         name: name.clone(),
         size: meta.size,
+        rows: out.rows,
     };
     let mut rejects = vec![];
     if let Err(reason) = curate_file(&root, extract, &key, 0, "", &f, None, &mut rejects).await? {

@@ -74,7 +74,50 @@ pub struct Lease {
     generation: u64,
     holder: Holder,
     lost: Arc<AtomicBool>,
+    renewed: Arc<std::sync::Mutex<std::time::Instant>>,
+    ttl: Duration,
     heartbeat: tokio::task::JoinHandle<()>,
+}
+
+/// What a job checks before each step that commits something: that its
+/// lease is still its own. A holder that stalled (a paused machine, a hung
+/// request) past its lease may have been replaced by another process; it
+/// must then stop before it changes anything the new holder relies on.
+#[derive(Clone, Debug)]
+pub struct Fence {
+    root: Root,
+    generation: u64,
+    lost: Arc<AtomicBool>,
+    renewed: Arc<std::sync::Mutex<std::time::Instant>>,
+    ttl: Duration,
+}
+
+impl Fence {
+    /// The lease generation this fence guards (written into the commit pointer).
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
+    /// `Ok` while the lease is still held: not taken over, no newer
+    /// generation in the store, and renewed within its lifetime by this
+    /// process's own clock (so a holder resumed after a long pause stops
+    /// even before it sees the newer generation).
+    pub async fn check(&self, step: &str) -> Result<()> {
+        let since = self.renewed.lock().map(|t| t.elapsed()).unwrap_or(self.ttl);
+        let lost = self.lost.load(Ordering::SeqCst)
+            || since >= self.ttl
+            || newer_exists(&self.root, self.generation).await?;
+        if lost {
+            self.lost.store(true, Ordering::SeqCst);
+            return Err(Error::CannotRun(format!(
+                "lease {} lost before {step} (last renewed {:.0} s ago, lease {} s): another process may hold the root; nothing more is committed by this run",
+                self.generation,
+                since.as_secs_f64(),
+                self.ttl.as_secs()
+            )));
+        }
+        Ok(())
+    }
 }
 
 fn key(generation: u64) -> String {
@@ -167,18 +210,22 @@ impl Lease {
             let _ = root.delete(&key(old)).await;
         }
         let lost = Arc::new(AtomicBool::new(false));
+        let renewed = Arc::new(std::sync::Mutex::new(std::time::Instant::now()));
         let heartbeat = tokio::spawn(heartbeat(
             root.clone(),
             generation,
             holder.clone(),
             ttl,
             lost.clone(),
+            renewed.clone(),
         ));
         Ok(Acquire::Taken(Lease {
             root: root.clone(),
             generation,
             holder,
             lost,
+            renewed,
+            ttl,
             heartbeat,
         }))
     }
@@ -219,6 +266,23 @@ impl Lease {
         self.generation
     }
 
+    /// The fence a job checks before each commit step.
+    pub fn fence(&self) -> Fence {
+        Fence {
+            root: self.root.clone(),
+            generation: self.generation,
+            lost: self.lost.clone(),
+            renewed: self.renewed.clone(),
+            ttl: self.ttl,
+        }
+    }
+
+    /// Stops renewing without giving the lease back, as a stalled or
+    /// crashed holder would (tests of takeovers).
+    pub fn stop_renewing(&self) {
+        self.heartbeat.abort();
+    }
+
     /// Gives the lease back so the next job need not wait for it to expire.
     pub async fn release(self) -> Result<()> {
         self.heartbeat.abort();
@@ -248,9 +312,11 @@ async fn heartbeat(
     mut holder: Holder,
     ttl: Duration,
     lost: Arc<AtomicBool>,
+    renewed: Arc<std::sync::Mutex<std::time::Instant>>,
 ) {
     loop {
         tokio::time::sleep(ttl / 3).await;
+        let attempt = std::time::Instant::now();
         match newer_exists(&root, generation).await {
             Ok(true) => {
                 error!(
@@ -271,8 +337,14 @@ async fn heartbeat(
             Ok(b) => b,
             Err(_) => return,
         };
-        if let Err(e) = root.put(&key(generation), body).await {
-            warn!(error = %e, "lease renewal failed; retrying");
+        match root.put(&key(generation), body).await {
+            // Counted from before the write: the lease runs from when it was asked for.
+            Ok(()) => {
+                if let Ok(mut t) = renewed.lock() {
+                    *t = attempt;
+                }
+            }
+            Err(e) => warn!(error = %e, "lease renewal failed; retrying"),
         }
     }
 }
@@ -331,6 +403,24 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_stalled_holder_fails_its_fence_after_a_takeover() {
+        let (_d, r) = root();
+        let ttl = Duration::from_millis(600);
+        let a = take(&r, "a", ttl).await;
+        let fence = a.fence();
+        fence.check("commit").await.unwrap();
+        a.stop_renewing(); // stalled: no renewals
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        // Past its lifetime by its own clock, even before anyone took over.
+        assert!(fence.check("commit").await.is_err());
+        let b = take(&r, "b", ttl).await;
+        let err = fence.check("commit").await.unwrap_err().to_string();
+        assert!(err.contains("lost before commit"), "{err}");
+        b.fence().check("commit").await.unwrap();
+        b.release().await.unwrap();
+    }
+
+    #[tokio::test]
     async fn a_live_holder_keeps_renewing() {
         let (_d, r) = root();
         let ttl = Duration::from_millis(600);
@@ -338,6 +428,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(1500)).await;
         assert!(busy(&r, "b", ttl).await);
         assert!(!a.lost());
+        a.fence().check("commit").await.unwrap();
         a.release().await.unwrap();
     }
 }

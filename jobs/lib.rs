@@ -6,7 +6,9 @@
 //! - [`store`]: one object-store root (local path, `file://`, `s3://`) and the few operations jobs need.
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
+//! - [`display`]: escapes untrusted text (senders' names, third-party messages) before it is printed.
 //! - [`normalize`]: phones, trimming, name folding, ID masking: the contract's §3 in Rust.
+//! - [`logging`]: the binary's log set-up, with a cap on other crates' levels (their debug output holds personal data).
 //! - [`manifest`]: `_MANIFEST.json` parsing and its agreement with the landing path.
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
 //! - [`ingest`]: validates new uploads and writes curated, normalised datasets.
@@ -26,11 +28,13 @@ pub mod catalog;
 pub mod config;
 pub mod dashboard;
 pub mod demo;
+pub mod display;
 pub mod error;
 pub mod generate;
 pub mod http;
 pub mod ingest;
 pub mod lease;
+pub mod logging;
 pub mod manifest;
 pub mod normalize;
 pub mod publish;

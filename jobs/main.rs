@@ -30,7 +30,7 @@ enum Command {
         #[arg(long)]
         data: Option<String>,
         /// The run date D (YYYY-MM-DD).
-        #[arg(long = "as-of")]
+        #[arg(long = "as-of", value_parser = date_arg)]
         as_of: String,
         /// TOML config file (see ops/junkrecon.example.toml).
         #[arg(long)]
@@ -64,7 +64,7 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// First day (YYYY-MM-DD).
-        #[arg(long, default_value = "2026-11-20")]
+        #[arg(long, default_value = "2026-11-20", value_parser = date_arg)]
         start: String,
         /// Plant upload faults on the last day (missing manifest, bad checksum, missing column).
         #[arg(long)]
@@ -76,7 +76,7 @@ enum Command {
         #[arg(long)]
         data: String,
         /// Only uploads and runs up to this date.
-        #[arg(long = "as-of")]
+        #[arg(long = "as-of", value_parser = date_arg)]
         as_of: Option<String>,
     },
     /// Check Parquet files against an extract contract before uploading them.
@@ -99,7 +99,26 @@ enum Command {
     },
 }
 
+/// A strict `YYYY-MM-DD` date, the one form every boundary accepts.
+fn date_arg(s: &str) -> Result<String, String> {
+    junkrecon::manifest::parse_date(s).map(|_| s.to_string())
+}
+
+/// Files and folders the process creates are readable by its own user only:
+/// curated data, work tables and spill files hold ID numbers, names and
+/// dates of birth. Set before anything is written (the systemd unit sets
+/// the same `UMask`, this covers `junkrecon run` by hand).
+fn private_files() {
+    #[cfg(unix)]
+    // SAFETY: umask only changes the process's file-creation mask; it has no
+    // memory effects and cannot fail.
+    unsafe {
+        libc::umask(0o077);
+    }
+}
+
 fn main() -> ExitCode {
+    private_files();
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -116,16 +135,7 @@ fn main() -> ExitCode {
 }
 
 fn init_logging(format: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    if format == "json" {
-        builder.json().init();
-    } else {
-        builder.init();
-    }
+    junkrecon::logging::init(format == "json");
 }
 
 fn load_config(path: Option<&PathBuf>) -> anyhow::Result<Config> {
@@ -154,7 +164,9 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(wait),
             )
             .await?;
-            let result = junkrecon::run::run(&root, &as_of, &cfg).await;
+            let mut meta = junkrecon::run::RunMeta::manual(&as_of);
+            meta.fence = Some(lease.fence());
+            let result = junkrecon::run::run_as(&root, &as_of, &cfg, &meta).await;
             if let Err(e) = lease.release().await {
                 eprintln!("junkrecon: could not release the lease (it expires by itself): {e}");
             }

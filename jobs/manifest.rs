@@ -72,9 +72,52 @@ pub fn is_source_code(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
-/// Whether `s` is a real calendar date written `YYYY-MM-DD`.
+/// Whether `s` is a real calendar date written exactly `YYYY-MM-DD`: ten
+/// ASCII characters, four-digit year, two-digit month and day, no sign, no
+/// white space. With this shape, text order is date order, so dates checked
+/// here may be compared as strings.
 pub fn is_date(s: &str) -> bool {
-    s.len() == 10 && chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").is_ok()
+    parse_date(s).is_ok()
+}
+
+/// Parses a strict `YYYY-MM-DD` date (see [`is_date`]); the error is one
+/// line saying what was expected and what was found (escaped).
+pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
+    let b = s.as_bytes();
+    let shaped = b.len() == 10
+        && b.iter().enumerate().all(|(i, c)| match i {
+            4 | 7 => *c == b'-',
+            _ => c.is_ascii_digit(),
+        });
+    shaped
+        .then(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
+        .flatten()
+        .ok_or_else(|| format!("{s:?} is not a calendar date written YYYY-MM-DD"))
+}
+
+/// The characters an upload's file name may hold: ASCII letters, digits,
+/// `.`, `_` and `-`, starting with a letter, digit or `_`, at most 255 bytes.
+/// Every store (local file systems, S3) keeps such a name as it is, so the
+/// name in the manifest is the name in the folder.
+pub const FILE_NAME_RULE: &str =
+    "1 to 255 characters from A-Z a-z 0-9 . _ -, not starting with . or -";
+
+/// Why a manifest's file name is not allowed (see [`FILE_NAME_RULE`]), if it is not.
+pub fn file_name_problem(name: &str) -> Option<String> {
+    let ok = (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && !name.starts_with(['.', '-'])
+        && name != MANIFEST;
+    (!ok).then(|| {
+        let shown: String = crate::display::printable(name).chars().take(80).collect();
+        let more = if name.chars().count() > 80 { "..." } else { "" };
+        format!(
+            "{MANIFEST}: file name \"{shown}{more}\" ({} bytes) is not allowed: a file name is {FILE_NAME_RULE}, and not {MANIFEST}",
+            name.len()
+        )
+    })
 }
 
 /// Parses manifest bytes and checks them against the folder they were found in.
@@ -105,17 +148,8 @@ pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String
     }
     let mut seen = std::collections::BTreeSet::new();
     for f in &m.files {
-        if f.name.is_empty()
-            || f.name.contains('/')
-            || f.name.contains('\\')
-            || f.name == ".."
-            || f.name == "."
-            || f.name == MANIFEST
-        {
-            return Err(format!(
-                "{MANIFEST}: file name {:?} is not a plain file name in the upload folder",
-                f.name
-            ));
+        if let Some(problem) = file_name_problem(&f.name) {
+            return Err(problem);
         }
         if !seen.insert(f.name.as_str()) {
             return Err(format!("{MANIFEST}: file {} is listed twice", f.name));
@@ -126,6 +160,16 @@ pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String
                 f.name
             ));
         }
+    }
+    if m.files
+        .iter()
+        .try_fold(0u64, |n, f| n.checked_add(f.rows))
+        .is_none()
+    {
+        return Err(format!(
+            "{MANIFEST}: the row counts add up to more than {}",
+            u64::MAX
+        ));
     }
     if m.files.iter().all(|f| f.rows == 0) {
         return Err(format!("{MANIFEST}: the upload has no rows"));
@@ -200,7 +244,7 @@ mod tests {
             &key(),
         )
         .unwrap_err();
-        assert!(e.contains("not a plain file name"));
+        assert!(e.contains("is not allowed"), "{e}");
         let zero = ONE.replace("\"rows\":3", "\"rows\":0");
         let e = parse_and_check(
             &manifest("subscribers", "VIETTEL", "2026-11-28", &zero),
@@ -221,5 +265,36 @@ mod tests {
         assert!(is_date("2024-02-29"));
         assert!(!is_date("2026-02-29"));
         assert!(!is_date("2026-1-01"));
+        assert!(!is_date("+2026-12-1"));
+        assert!(!is_date(" 2026-11-2"));
+        assert!(!is_date("2026-11-02 "));
+        assert!(!is_date("２０２６-11-02"));
+    }
+
+    #[test]
+    fn file_names_outside_the_rule_are_refused_with_the_rule() {
+        for ok in ["part-0.parquet", "_x", "A.b-c_d", &"a".repeat(255)] {
+            assert_eq!(file_name_problem(ok), None, "{ok}");
+        }
+        for bad in [
+            "a#b.parquet",
+            "a[1].parquet",
+            "a%20b.parquet",
+            "dữ-liệu.parquet",
+            "a b",
+            "a\nb",
+            ".hidden",
+            "-x",
+            "..",
+            "",
+            MANIFEST,
+            &"a".repeat(256),
+        ] {
+            let e = file_name_problem(bad).unwrap_or_else(|| panic!("{bad:?} allowed"));
+            assert!(e.contains(FILE_NAME_RULE), "{e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        let long = file_name_problem(&"x".repeat(5000)).unwrap();
+        assert!(long.len() < 400, "{long}");
     }
 }

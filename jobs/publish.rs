@@ -22,8 +22,10 @@ use futures::{FutureExt, StreamExt};
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+use tracing::warn;
 
 use crate::catalog::Chosen;
+use crate::lease::Fence;
 use crate::reconcile::{self, int_column, sql, str_column, Inputs};
 use crate::schema::Extract;
 use crate::store::Root;
@@ -685,18 +687,29 @@ fn pointer_key(date: &str) -> String {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 struct Pointer {
     run_id: String,
+    /// Generation of the lease the committing run held: a run never moves
+    /// a pointer written under a newer lease than its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_generation: Option<u64>,
 }
 
 /// Commits a night: writes the metrics and the run's own `_PUBLISHED.json`
 /// under its staging prefix, swings the date's pointer to the run (the commit
 /// point), then mirrors the files to the contract's paths with
 /// `metrics/date=D/_PUBLISHED.json` written last.
+///
+/// With a `fence`, the lease is checked before the pointer moves and before
+/// the contract's paths change, and a pointer written under a newer lease is
+/// never replaced: a run that lost its lease stops there. If mirroring fails,
+/// the files already replaced are restored from the previous publication,
+/// its marker is written back and the pointer returns to it.
 pub async fn commit(
     root: &Root,
     date: &str,
     run_id: &str,
     mut files: Vec<PublishedFile>,
     night: &NightMetrics,
+    fence: Option<&Fence>,
 ) -> Result<Published> {
     let stage = stage_prefix(date, run_id);
     for (name, value) in [("carriers", &night.carriers), ("banks", &night.banks)] {
@@ -727,12 +740,43 @@ pub async fn commit(
         files,
     };
     put_json(root, &format!("{stage}_PUBLISHED.json"), &published).await?;
-    let pointer = serde_json::to_vec(&Pointer {
-        run_id: run_id.to_string(),
-    })
-    .map_err(|e| Error::encode("pointer", e))?;
-    root.put_pointer(&pointer_key(date), pointer).await?;
-    mirror(root, &published).await?;
+    let before = root
+        .get_json::<Pointer>(&pointer_key(date))
+        .await
+        .ok()
+        .flatten();
+    if let Some(f) = fence {
+        f.check("moving the pointer").await?;
+        if let Some(newer) = before
+            .as_ref()
+            .and_then(|p| p.lease_generation)
+            .filter(|&g| g > f.generation())
+        {
+            return Err(Error::CannotRun(format!(
+                "{} was committed under lease {newer}, newer than this run's {}: not replaced",
+                pointer_key(date),
+                f.generation()
+            )));
+        }
+    }
+    write_pointer(root, date, run_id, fence.map(Fence::generation)).await?;
+    let mirrored = match fence {
+        Some(f) => f.check("mirroring").await,
+        None => Ok(()),
+    };
+    if let Err(e) = async {
+        mirrored?;
+        mirror(root, &published).await
+    }
+    .await
+    {
+        if let Some(old) = before {
+            if let Err(back) = write_pointer(root, date, &old.run_id, old.lease_generation).await {
+                warn!(error = %back, "the pointer could not be moved back to the previous publication");
+            }
+        }
+        return Err(e);
+    }
     if committed_dates(root).await?.last().map(String::as_str) == Some(date) {
         // The newest night is also the page officials open without the service.
         root.copy(&dashboard_key(date), DASHBOARD).await?;
@@ -764,10 +808,14 @@ pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> 
     let k = format!("{}_PUBLISHED.json", stage_prefix(date, &p.run_id));
     match root.get_json(&k).await? {
         Some(published) => Ok(Some(published)),
-        None => Err(Error::Invalid {
-            what: pointer_key(date),
-            message: format!("points to {k}, which does not exist"),
-        }),
+        // No state of the store may stop later nights: a pointer to a
+        // staging that is gone (a run that lost its lease, a hand-made
+        // deletion) counts as "not published" and the night can be run again.
+        None => {
+            warn!(pointer = %pointer_key(date), staging = %k,
+                "the pointer names a publication that does not exist: the night counts as not published");
+            Ok(None)
+        }
     }
 }
 
@@ -784,17 +832,34 @@ pub async fn committed_dates(root: &Root) -> Result<Vec<String>> {
     Ok(out)
 }
 
+async fn write_pointer(root: &Root, date: &str, run_id: &str, lease: Option<u64>) -> Result<()> {
+    let pointer = serde_json::to_vec(&Pointer {
+        run_id: run_id.to_string(),
+        lease_generation: lease,
+    })
+    .map_err(|e| Error::encode("pointer", e))?;
+    root.put_pointer(&pointer_key(date), pointer).await
+}
+
 /// Copies a committed publication to the contract's paths: the old marker is
 /// removed first (readers see "not published", never a mix), files no longer
 /// published are removed, the marker is written last, and older staged runs
-/// of the date are deleted. Safe to repeat after a crash.
+/// of the date are deleted. Safe to repeat after a crash. When a copy
+/// fails, the files already replaced are put back from the previous
+/// publication's staging and its marker is restored, so a failed
+/// re-publication leaves the previous night published.
 pub async fn mirror(root: &Root, published: &Published) -> Result<()> {
     let date = &published.as_of;
     let stage = stage_prefix(date, &published.run_id);
-    let old = read_published(root, date).await?;
+    let old = read_published(root, date).await.ok().flatten();
     root.delete(&published_key(date)).await?;
-    for f in &published.files {
-        root.copy(&format!("{stage}{}", f.path), &f.path).await?;
+    for (i, f) in published.files.iter().enumerate() {
+        if let Err(e) = root.copy(&format!("{stage}{}", f.path), &f.path).await {
+            if let Some(old) = &old {
+                restore(root, old, &published.files[..i]).await;
+            }
+            return Err(e);
+        }
     }
     for stale in old.iter().flat_map(|o| &o.files) {
         if !published.files.iter().any(|f| f.path == stale.path) {
@@ -809,6 +874,28 @@ pub async fn mirror(root: &Root, published: &Published) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Puts back the previous publication after a failed mirror: every path in
+/// `replaced` is copied again from the previous run's staging (or removed
+/// when it was not part of it), then the previous marker is written. Best
+/// effort: what cannot be restored is logged, and the night then has no
+/// marker (not published) rather than a marker that disagrees with its files.
+async fn restore(root: &Root, old: &Published, replaced: &[PublishedFile]) {
+    let stage = stage_prefix(&old.as_of, &old.run_id);
+    for f in replaced {
+        let back = match old.files.iter().any(|o| o.path == f.path) {
+            true => root.copy(&format!("{stage}{}", f.path), &f.path).await,
+            false => root.delete(&f.path).await,
+        };
+        if let Err(e) = back {
+            warn!(error = %e, path = %f.path, "the previous publication could not be restored");
+            return;
+        }
+    }
+    if let Err(e) = put_json(root, &published_key(&old.as_of), old).await {
+        warn!(error = %e, "the previous publication's marker could not be restored");
+    }
 }
 
 /// Completes any committed night whose contract copy is missing or stale

@@ -92,8 +92,8 @@ pub struct RunRecord {
     pub attempt: u32,
 }
 
-/// Why a run starts: who asked and which attempt it is.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a run starts: who asked and which attempt it is, and the lease it holds.
+#[derive(Debug, Clone)]
 pub struct RunMeta {
     /// The run id (chosen before the run, so a service can name an abandoned run).
     pub run_id: String,
@@ -101,6 +101,9 @@ pub struct RunMeta {
     pub trigger: String,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// The lease the run holds, checked before each commit step (`None`
+    /// only where nothing else can run on the root: tests, the demo's own folder).
+    pub fence: Option<crate::lease::Fence>,
 }
 
 impl RunMeta {
@@ -110,6 +113,7 @@ impl RunMeta {
             run_id: new_run_id(date),
             trigger: "manual".into(),
             attempt: 1,
+            fence: None,
         }
     }
 }
@@ -166,25 +170,32 @@ pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
 
 /// [`run`] with the caller's run id, trigger and attempt number.
 pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Result<RunRecord> {
-    if !crate::manifest::is_date(date) {
-        return Err(Error::CannotRun(format!(
-            "--as-of {date:?} is not a date YYYY-MM-DD"
-        )));
+    if let Err(e) = crate::manifest::parse_date(date) {
+        return Err(Error::CannotRun(format!("--as-of: {e}")));
     }
     let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
     async {
         let mut record = RunRecord::start(date, cfg, meta);
         remove_stale_work(root, &meta.run_id).await?;
+        remove_strays(root).await?;
         let work = format!("work/{}/", meta.run_id);
-        let result = run_stages(root, date, cfg, &meta.run_id, &work, &mut record).await;
+        let result = run_stages(root, date, cfg, meta, &work, &mut record).await;
         let _ = root.delete_prefix(&work).await;
         record.finished_at = now();
         match &result {
             Ok(()) => record.status = "succeeded".into(),
             Err(e) => record.error = Some(e.to_string()),
         }
-        record.save(root).await?;
-        result.map(|()| record)
+        // The record is written whether or not the run succeeded; a failure
+        // to write it never hides why the run failed.
+        match (record.save(root).await, result) {
+            (Ok(()), r) => r.map(|()| record),
+            (Err(save), Ok(())) => Err(save),
+            (Err(save), Err(e)) => {
+                warn!(error = %save, "the run record could not be written");
+                Err(e)
+            }
+        }
     }
     .instrument(span)
     .await
@@ -204,6 +215,27 @@ async fn remove_stale_work(root: &Root, run_id: &str) -> Result<()> {
     Ok(())
 }
 
+/// Removes what interrupted writes left under the root's own folders (a
+/// local root's `name#N` staging files, which no listing shows). Runs hold
+/// the lease, so no write is in flight.
+async fn remove_strays(root: &Root) -> Result<()> {
+    for prefix in [
+        "catalog",
+        "curated",
+        "metrics",
+        "publications",
+        "reports",
+        "runs",
+        "work",
+    ] {
+        let n = root.remove_strays(prefix).await?;
+        if n > 0 {
+            info!(prefix, files = n, "removed leftovers of interrupted writes");
+        }
+    }
+    Ok(())
+}
+
 fn now() -> String {
     chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
@@ -212,10 +244,11 @@ async fn run_stages(
     root: &Root,
     date: &str,
     cfg: &Config,
-    run_id: &str,
+    meta: &RunMeta,
     work: &str,
     record: &mut RunRecord,
 ) -> Result<()> {
+    let run_id = meta.run_id.as_str();
     let repaired = publish::repair(root).await?;
     if !repaired.is_empty() {
         info!(dates = ?repaired, "completed publications interrupted earlier");
@@ -228,6 +261,7 @@ async fn run_stages(
         already_decided = record.ingest.already_decided,
         "ingest done"
     );
+    undecided_uploads(&record.ingest, date)?;
 
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;
@@ -255,13 +289,41 @@ async fn run_stages(
         banks,
         sources,
     };
-    let published = publish::commit(root, date, run_id, files, &night).await?;
+    let published = publish::commit(root, date, run_id, files, &night, meta.fence.as_ref()).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
     record.summary = summary(&ledgers, date, &night.carriers, &night.banks);
     record.sources = night.sources;
     info!(files = published.files.len(), "published");
     Ok(())
+}
+
+/// A night is never published over an upload that is complete but not yet
+/// decided because the store failed while it was read: that would publish
+/// the source's previous extract as if nothing had arrived. Uploads dated
+/// after the night do not matter to it.
+fn undecided_uploads(report: &IngestReport, date: &str) -> Result<()> {
+    let waiting: Vec<String> = report
+        .deferred
+        .iter()
+        .filter(|d| d.key.as_of.as_str() <= date)
+        .map(|d| {
+            format!(
+                "{} ({} attempts; {})",
+                d.key.label(),
+                d.attempts,
+                d.last_error
+            )
+        })
+        .collect();
+    if waiting.is_empty() {
+        return Ok(());
+    }
+    Err(Error::CannotRun(format!(
+        "not published: the store failed while reading {} upload(s) for the night, which stay undecided until read: {}",
+        waiting.len(),
+        waiting.join("; ")
+    )))
 }
 
 /// The memory limit and step plans of the newest earlier run record that got
@@ -443,6 +505,22 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             if as_of.is_some_and(|d| l.key.as_of.as_str() > d) {
                 continue;
             }
+            if let Some(p) = &l.pending {
+                rows.push([
+                    l.key.extract.clone(),
+                    l.key.source.clone(),
+                    l.key.as_of.clone(),
+                    format!(
+                        "pending (attempt {} of {})",
+                        p.attempts,
+                        catalog::MAX_ATTEMPTS
+                    ),
+                    String::new(),
+                    String::new(),
+                    format!("store failed while reading it: {}", p.last_error),
+                ]);
+                continue;
+            }
             let Some(last) = l.decisions.last() else {
                 continue;
             };
@@ -507,8 +585,22 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
     Ok(out)
 }
 
-/// Left-aligned plain-text table.
+/// Left-aligned plain-text table. Cells are escaped (a sender's text cannot
+/// add lines or terminal escapes) and cut at 200 characters.
 fn table<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let rows: Vec<[String; N]> = rows
+        .iter()
+        .map(|r| {
+            r.clone().map(|c| {
+                let c = crate::display::printable(&c);
+                match c.char_indices().nth(200) {
+                    Some((i, _)) => format!("{}...", &c[..i]),
+                    None => c.into_owned(),
+                }
+            })
+        })
+        .collect();
+    let rows = &rows;
     let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
     for r in rows {
         for (w, c) in widths.iter_mut().zip(r) {

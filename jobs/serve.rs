@@ -396,7 +396,8 @@ async fn run_trigger(shared: &Shared, trigger: &Trigger, stop: &mut watch::Recei
             j.running = true;
         });
         let t = Instant::now();
-        let work = attempt_once(shared, trigger, &run_id, attempt).instrument(span.clone());
+        let work =
+            attempt_once(shared, trigger, &run_id, attempt, lease.fence()).instrument(span.clone());
         let outcome =
             finish_or_abandon(work, stop, Duration::from_secs(s.shutdown_grace_secs)).await;
         let secs = t.elapsed().as_secs_f64();
@@ -457,6 +458,7 @@ async fn attempt_once(
     trigger: &Trigger,
     run_id: &str,
     attempt: u32,
+    fence: crate::lease::Fence,
 ) -> Result<()> {
     match trigger {
         Trigger::Poll => poll(shared, run_id).await,
@@ -465,6 +467,7 @@ async fn attempt_once(
                 run_id: run_id.to_string(),
                 trigger: cause.to_string(),
                 attempt,
+                fence: Some(fence),
             };
             run::run_as(&shared.root, date, &shared.cfg, &meta).await?;
             Ok(())
@@ -518,6 +521,7 @@ async fn record_abandoned(shared: &Shared, trigger: &Trigger, run_id: &str, atte
         run_id: run_id.to_string(),
         trigger: cause.to_string(),
         attempt,
+        fence: None,
     };
     let mut rec = RunRecord::start(date, &shared.cfg, &meta);
     rec.status = "abandoned".into();

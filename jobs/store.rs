@@ -94,10 +94,19 @@ impl Root {
             .host_str()
             .ok_or_else(|| Error::Root(format!("{spec}: no bucket")))?
             .to_string();
+        // object_store's default backoff starts at 100 ms and grows by a
+        // random factor up to 2: ten retries were over in 1.7-3.6 s, so
+        // `retry_timeout_secs` was never what ended them. Starting at one
+        // second and capping each wait at 30 s lets the retries cover the
+        // timeout; whichever of the two limits comes first ends them.
         let retry = object_store::RetryConfig {
             max_retries: cfg.max_retries,
             retry_timeout: std::time::Duration::from_secs(cfg.retry_timeout_secs),
-            ..Default::default()
+            backoff: object_store::BackoffConfig {
+                init_backoff: std::time::Duration::from_secs(1),
+                max_backoff: std::time::Duration::from_secs(30),
+                base: 2.0,
+            },
         };
         let mut b = object_store::aws::AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
@@ -139,7 +148,7 @@ impl Root {
                 Error::Root(format!(
                     "{}: cannot list landing/: {}",
                     self.display,
-                    first_line(&e.to_string())
+                    short_store_error(&e)
                 ))
             })
     }
@@ -345,6 +354,94 @@ impl Root {
         Ok(out)
     }
 
+    /// The sub-folders of a landing prefix that may be followed, and the
+    /// entries that may not, with the reason. On a local root the folder is
+    /// read entry by entry without following anything: a symbolic link, a
+    /// name that is not UTF-8 or holds a control character, or an entry that
+    /// cannot be read is skipped with its reason, never followed and never
+    /// an error for the others. On an object store, a listing the store
+    /// cannot parse (a key with an empty, `.` or `..` segment or a control
+    /// character) makes this one prefix unlistable ([`Listing::Unlistable`]);
+    /// only a transient failure (network, 5xx after retries) is an `Err`.
+    pub async fn list_landing_dirs(&self, prefix: &str) -> Result<Listing> {
+        if let Some(dir) = &self.local {
+            let (base, prefix_owned) = (dir.clone(), prefix.to_string());
+            return tokio::task::spawn_blocking(move || local_listing(&base, &prefix_owned))
+                .await
+                .map_err(|e| Error::Root(format!("listing {prefix}: {e}")));
+        }
+        let p = Path::from(prefix);
+        match self.store.list_with_delimiter(Some(&p)).await {
+            Ok(res) => {
+                let mut dirs: Vec<String> = res
+                    .common_prefixes
+                    .iter()
+                    .filter_map(|p| p.filename().map(str::to_string))
+                    .collect();
+                dirs.sort();
+                Ok(Listing::Dirs {
+                    dirs,
+                    skipped: vec![],
+                })
+            }
+            Err(e) if is_transient(&e) => Err(store_err("list", prefix, e)),
+            Err(e) => Ok(Listing::Unlistable(short_store_error(&e))),
+        }
+    }
+
+    /// Whether `key` is a plain file that may be read as part of an upload:
+    /// `None` when absent, `Some(Err(reason))` for anything else than a
+    /// regular file (a symbolic link, a folder, a device or pipe) on a local
+    /// root. Object stores only hold objects: present means readable.
+    pub async fn regular_file(
+        &self,
+        key: &str,
+    ) -> Result<Option<std::result::Result<u64, String>>> {
+        let Some(dir) = &self.local else {
+            return Ok(self.head(key).await?.map(|m| Ok(m.size)));
+        };
+        let path = dir.join(key);
+        let shown = crate::display::printable(key).into_owned();
+        let meta = match tokio::fs::symlink_metadata(&path).await {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) if is_permanent_io(&e) => {
+                return Ok(Some(Err(format!("{shown} cannot be opened ({e})"))))
+            }
+            Err(e) => {
+                return Err(Error::Root(format!("{}: {shown}: {e}", self.display)));
+            }
+        };
+        let t = meta.file_type();
+        if t.is_symlink() {
+            return Ok(Some(Err(format!(
+                "{shown} is a symbolic link; an upload holds regular files only, links are not followed"
+            ))));
+        }
+        if !t.is_file() {
+            return Ok(Some(Err(format!(
+                "{shown} is not a regular file (a folder, pipe or device)"
+            ))));
+        }
+        Ok(Some(Ok(meta.len())))
+    }
+
+    /// Removes the leftovers of writes a crash interrupted under `prefix`
+    /// (a local root writes `name#N` and renames it into place; a killed
+    /// writer leaves the `#N` file, which listings hide, so nothing else
+    /// would ever remove it). Object stores keep no such leftovers. Only
+    /// for prefixes outside `landing/`, under the lease (no write in flight).
+    pub async fn remove_strays(&self, prefix: &str) -> Result<usize> {
+        refuse_landing(prefix)?;
+        let Some(dir) = &self.local else {
+            return Ok(0);
+        };
+        let path = dir.join(prefix);
+        tokio::task::spawn_blocking(move || remove_stray_files(&path))
+            .await
+            .map_err(|e| Error::Root(format!("tidying {prefix}: {e}")))
+    }
+
     /// The URL DataFusion reads `key` at (see [`DATAFUSION_URL`]).
     pub fn datafusion_url(key: &str) -> String {
         format!("{DATAFUSION_URL}{key}")
@@ -404,8 +501,153 @@ impl AsyncFileWriter for HashingWriter {
     }
 }
 
-fn first_line(s: &str) -> &str {
-    s.lines().next().unwrap_or(s)
+/// What [`Root::list_landing_dirs`] found in one prefix.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Listing {
+    /// Sub-folders that may be followed (sorted), and entries skipped with their reason.
+    Dirs {
+        /// Folder names (the last segment only).
+        dirs: Vec<String>,
+        /// (shown name, reason) of every entry not followed.
+        skipped: Vec<(String, String)>,
+    },
+    /// The store could not list this prefix (a key it cannot represent): why.
+    Unlistable(String),
+}
+
+fn local_listing(base: &std::path::Path, prefix: &str) -> Listing {
+    let mut dir = base.to_path_buf();
+    for part in prefix.trim_end_matches('/').split('/') {
+        dir.push(part);
+        match std::fs::symlink_metadata(&dir) {
+            Ok(m) if m.file_type().is_symlink() => {
+                return Listing::Unlistable(format!("{part} is a symbolic link; not followed"))
+            }
+            Ok(m) if !m.is_dir() => return Listing::Unlistable(format!("{part} is not a folder")),
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Listing::Dirs {
+                    dirs: vec![],
+                    skipped: vec![],
+                }
+            }
+            Err(e) => return Listing::Unlistable(format!("cannot be read ({e})")),
+        }
+    }
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) => return Listing::Unlistable(format!("cannot be read ({e})")),
+    };
+    let (mut dirs, mut skipped) = (vec![], vec![]);
+    for entry in entries {
+        let entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                skipped.push(("?".to_string(), format!("an entry cannot be read ({e})")));
+                continue;
+            }
+        };
+        let raw = entry.file_name();
+        let Some(name) = raw.to_str() else {
+            let shown = crate::display::printable(&raw.to_string_lossy()).into_owned();
+            skipped.push((shown, "name is not valid UTF-8; not read".to_string()));
+            continue;
+        };
+        let shown = crate::display::printable(name).into_owned();
+        match entry.file_type() {
+            Ok(t) if t.is_symlink() => {
+                skipped.push((shown, "is a symbolic link; not followed".to_string()))
+            }
+            Ok(t) if t.is_dir() => {
+                if name.chars().any(char::is_control) {
+                    skipped.push((shown, "name holds a control character; not read".into()));
+                } else {
+                    dirs.push(name.to_string());
+                }
+            }
+            Ok(_) => {}
+            Err(e) => skipped.push((shown, format!("cannot be read ({e})"))),
+        }
+    }
+    dirs.sort();
+    skipped.sort();
+    Listing::Dirs { dirs, skipped }
+}
+
+/// Deletes every `name#N` leftover under `dir` (see [`Root::remove_strays`]).
+fn remove_stray_files(dir: &std::path::Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    let mut removed = 0;
+    for entry in entries.flatten() {
+        let Ok(t) = entry.file_type() else { continue };
+        if t.is_dir() {
+            removed += remove_stray_files(&entry.path());
+        } else if is_stray_name(&entry.file_name().to_string_lossy())
+            && std::fs::remove_file(entry.path()).is_ok()
+        {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// `name#N`: a local write's staging file (object_store's `LocalFileSystem`).
+fn is_stray_name(name: &str) -> bool {
+    name.rsplit_once('#').is_some_and(|(stem, n)| {
+        !stem.is_empty() && !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+/// Local I/O failures that retrying cannot cure (the name itself is the problem).
+fn is_permanent_io(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind::*;
+    matches!(e.kind(), NotADirectory | InvalidInput | IsADirectory)
+        || matches!(e.raw_os_error(), Some(36 | 40 | 20 | 21 | 22))
+}
+
+/// Whether a store failure may pass if tried again (network, throttling,
+/// 5xx, local I/O trouble), as opposed to one the request itself causes (a
+/// key the store cannot represent, a name too long, a path through a
+/// non-folder). Unknown failures count as transient: a sender's upload is
+/// only rejected for a reason that is the sender's.
+pub fn is_transient(e: &object_store::Error) -> bool {
+    use object_store::Error as E;
+    match e {
+        E::InvalidPath { .. } | E::NotFound { .. } | E::AlreadyExists { .. } => false,
+        E::NotSupported { .. } | E::NotImplemented { .. } => false,
+        _ => {
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+            while let Some(c) = cause {
+                if let Some(io) = c.downcast_ref::<std::io::Error>() {
+                    return !is_permanent_io(io);
+                }
+                if c.downcast_ref::<object_store::path::Error>().is_some() {
+                    return false;
+                }
+                cause = c.source();
+            }
+            true
+        }
+    }
+}
+
+/// A store error in one line, with the S3 error code when the store sent an
+/// XML error body (`404 Not Found: <?xml ...` otherwise hides it).
+pub fn short_store_error(e: &object_store::Error) -> String {
+    let text = e.to_string();
+    let code = text
+        .split_once("<Code>")
+        .and_then(|(_, rest)| rest.split_once("</Code>"))
+        .map(|(code, _)| code.to_string());
+    let first = text.lines().next().unwrap_or(&text);
+    let first = first.split("<?xml").next().unwrap_or(first).trim_end();
+    let first = crate::display::printable(first).into_owned();
+    match code {
+        Some(code) => format!("{first} {code}"),
+        None => first,
+    }
 }
 
 fn refuse_landing(key: &str) -> Result<()> {
@@ -437,6 +679,48 @@ mod tests {
         assert!(root.delete("landing/x").await.is_err());
         root.put("curated/x", "y").await.unwrap();
         assert_eq!(root.get("curated/x").await.unwrap(), "y");
+    }
+
+    #[test]
+    fn stray_names_are_only_local_staging_files() {
+        assert!(is_stray_name("flags.csv#0"));
+        assert!(is_stray_name("_PUBLISHED.json#12"));
+        assert!(!is_stray_name("flags.csv"));
+        assert!(!is_stray_name("#1"));
+        assert!(!is_stray_name("a#b"));
+        assert!(!is_stray_name("a#"));
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn local_listing_skips_links_and_bad_names_and_lists_the_rest() {
+        use std::os::unix::ffi::OsStrExt;
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("landing/subscribers");
+        std::fs::create_dir_all(base.join("carrier=GOOD")).unwrap();
+        std::fs::create_dir_all(base.join("carrier=A\nB")).unwrap();
+        std::fs::create_dir_all(base.join(std::ffi::OsStr::from_bytes(b"carrier=\xff"))).unwrap();
+        std::os::unix::fs::symlink(dir.path(), base.join("carrier=LINK")).unwrap();
+        std::os::unix::fs::symlink("loop", base.join("loop")).unwrap();
+        let root = Root::open(dir.path().to_str().unwrap()).unwrap();
+        let Listing::Dirs { dirs, skipped } =
+            root.list_landing_dirs("landing/subscribers").await.unwrap()
+        else {
+            panic!("unlistable")
+        };
+        assert_eq!(dirs, vec!["carrier=GOOD".to_string()]);
+        assert_eq!(skipped.len(), 4, "{skipped:?}");
+        assert!(skipped.iter().all(|(n, _)| !n.contains('\n')));
+        // A linked folder on the way is not followed either.
+        std::os::unix::fs::symlink(
+            base.join("carrier=GOOD"),
+            dir.path().join("landing/accounts"),
+        )
+        .unwrap();
+        assert!(matches!(
+            root.list_landing_dirs("landing/accounts").await.unwrap(),
+            Listing::Unlistable(_)
+        ));
     }
 
     #[test]

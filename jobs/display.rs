@@ -1,0 +1,59 @@
+//! Escaping of untrusted text (file and folder names from senders, reasons
+//! that quote them, third-party error messages) before it is printed in a
+//! log line, a table, a ledger reason or a page. Control characters and the
+//! Unicode format characters that reorder or hide text (bidi overrides,
+//! zero-width marks) are shown as `\u{..}` escapes, so a name can neither
+//! forge a log line nor break a table. Must never drop or alter any other
+//! character: what a person reads is what the sender wrote.
+
+use std::borrow::Cow;
+
+/// Whether a character must be escaped before it is shown.
+fn hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{200B}'..='\u{200F}' // zero-width space/joiners, LRM/RLM
+            | '\u{2028}' | '\u{2029}' // line and paragraph separators
+            | '\u{202A}'..='\u{202E}' // bidi embeddings and overrides
+            | '\u{2060}'..='\u{2064}'
+            | '\u{2066}'..='\u{2069}' // bidi isolates
+            | '\u{FEFF}')
+}
+
+/// `s` with every control or hiding character written as `\u{XX}` (and a
+/// backslash as `\\`, so an escape cannot be faked). Borrowed when nothing
+/// needed escaping.
+pub fn printable(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| hidden(c) || c == '\\') {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if c == '\\' {
+            out.push_str("\\\\");
+        } else if hidden(c) {
+            out.push_str(&format!("\\u{{{:x}}}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_and_bidi_characters_are_escaped_and_the_rest_kept() {
+        assert_eq!(printable("part-0.parquet"), "part-0.parquet");
+        assert_eq!(printable("Nguyễn Văn An"), "Nguyễn Văn An");
+        assert_eq!(printable("a\nb"), "a\\u{a}b");
+        assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
+        assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
+        assert_eq!(printable("a\\u{a}"), "a\\\\u{a}");
+        assert!(!printable("\r\n\t\u{7f}\u{85}")
+            .chars()
+            .any(char::is_control));
+    }
+}
