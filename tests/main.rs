@@ -6,6 +6,7 @@ mod browser;
 mod common;
 mod generated;
 mod golden;
+mod hostile;
 mod idempotence;
 mod memory;
 mod ops;

@@ -1,5 +1,6 @@
-//! A store wrapper that misbehaves on writes under one prefix: writes pass,
-//! then fail (a dying process, an outage), then pass again, each optionally slowed.
+//! A store wrapper that misbehaves on writes (or reads) under one prefix:
+//! they pass, then fail (a dying process, an outage), then pass again, each
+//! optionally slowed.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,6 +27,8 @@ pub struct Flaky {
     /// Added to every counted write.
     pub delay: Duration,
     pub writes: AtomicUsize,
+    /// Count (and fail) reads under the prefix instead of writes.
+    pub reads: bool,
 }
 
 impl Flaky {
@@ -37,6 +40,15 @@ impl Flaky {
     /// The first `n` writes under `prefix` fail, then the store recovers.
     pub fn fails_first(inner: Arc<dyn ObjectStore>, prefix: &str, n: usize) -> Flaky {
         Flaky::new(inner, prefix, 0, n, Duration::ZERO)
+    }
+
+    /// The first `n` reads under `prefix` fail (a store outage while
+    /// uploads are read), then the store recovers; writes are untouched.
+    pub fn reads_fail_first(inner: Arc<dyn ObjectStore>, prefix: &str, n: usize) -> Flaky {
+        Flaky {
+            reads: true,
+            ..Flaky::new(inner, prefix, 0, n, Duration::ZERO)
+        }
     }
 
     /// Every write under `prefix` takes `delay` longer.
@@ -58,10 +70,25 @@ impl Flaky {
             then_fail,
             delay,
             writes: AtomicUsize::new(0),
+            reads: false,
         }
     }
 
     async fn spend(&self, location: &Path) -> object_store::Result<()> {
+        if self.reads {
+            return Ok(());
+        }
+        self.count(location).await
+    }
+
+    async fn spend_read(&self, location: &Path) -> object_store::Result<()> {
+        if !self.reads {
+            return Ok(());
+        }
+        self.count(location).await
+    }
+
+    async fn count(&self, location: &Path) -> object_store::Result<()> {
         if !location.as_ref().starts_with(&self.prefix) {
             return Ok(());
         }
@@ -109,6 +136,7 @@ impl ObjectStore for Flaky {
         location: &Path,
         options: GetOptions,
     ) -> object_store::Result<GetResult> {
+        self.spend_read(location).await?;
         self.inner.get_opts(location, options).await
     }
     fn delete_stream(
