@@ -176,6 +176,10 @@ pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Re
     let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
     async {
         let mut record = RunRecord::start(date, cfg, meta);
+        // Removing other runs' work folders is safe only under the lease.
+        if let Some(fence) = &meta.fence {
+            fence.check("starting the run").await?;
+        }
         remove_stale_work(root, &meta.run_id).await?;
         remove_strays(root).await?;
         let work = format!("work/{}/", meta.run_id);
@@ -262,6 +266,9 @@ async fn run_stages(
         "ingest done"
     );
     undecided_uploads(&record.ingest, date)?;
+    if let Some(fence) = &meta.fence {
+        fence.check("reconciling").await?;
+    }
 
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;

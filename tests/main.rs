@@ -4,6 +4,7 @@
 mod bad_input;
 mod browser;
 mod common;
+mod faults;
 mod generated;
 mod golden;
 mod hostile;
