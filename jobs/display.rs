@@ -38,6 +38,18 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// Untrusted text as it may be quoted in a one-line message: escaped as by
+/// [`printable`] and cut after `max` characters, with how long it really
+/// was, so a 5,000-character field cannot fill a ledger reason or a log line.
+pub fn excerpt(s: &str, max: usize) -> String {
+    let shown = printable(s);
+    if shown.chars().count() <= max {
+        return shown.into_owned();
+    }
+    let cut: String = shown.chars().take(max).collect();
+    format!("{cut}... ({} bytes)", s.len())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -50,6 +62,8 @@ mod tests {
         assert_eq!(printable("\u{1b}[31mred"), "\\u{1b}[31mred");
         assert_eq!(printable("x\u{202E}y"), "x\\u{202e}y");
         assert_eq!(printable(&printable("a\nb")), "a\\u{a}b");
+        assert_eq!(excerpt("abc", 3), "abc");
+        assert_eq!(excerpt("abcd\n", 3), "abc... (5 bytes)");
         assert!(!printable("\r\n\t\u{7f}\u{85}")
             .chars()
             .any(char::is_control));

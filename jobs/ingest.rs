@@ -37,7 +37,7 @@ use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::normalize::{clean_text, mask_id, name_key, phone};
 use crate::schema::{ColumnSpec, Extract};
-use crate::store::{store_err, Listing, Root};
+use crate::store::{store_err, Listing, NameForm, Root};
 use crate::{Error, Result};
 
 /// Row-level reject reasons (§3).
@@ -178,9 +178,8 @@ async fn discover(
         None => vec![("NATIONAL".to_string(), base.clone())],
         Some(dir) => {
             let mut v = vec![];
-            for name in listed_dirs(root, &base, report).await? {
-                let code = name.strip_prefix(&format!("{dir}=")).unwrap_or("");
-                if manifest::is_source_code(code) {
+            for name in listed_dirs(root, &base, &NameForm::source(dir), report).await? {
+                if let Some(code) = manifest::source_folder(dir, &name) {
                     v.push((code.to_string(), format!("{base}/{name}")));
                 } else {
                     report.ignored.push(Ignored {
@@ -196,8 +195,8 @@ async fn discover(
     };
     let mut keys = vec![];
     for (source, dir) in sources {
-        for name in listed_dirs(root, &dir, report).await? {
-            match name.strip_prefix("date=").filter(|d| manifest::is_date(d)) {
+        for name in listed_dirs(root, &dir, &NameForm::date(), report).await? {
+            match manifest::date_folder(&name) {
                 Some(d) => keys.push(UploadKey {
                     extract: extract.to_string(),
                     source: source.clone(),
@@ -215,8 +214,13 @@ async fn discover(
 
 /// The sub-folders of `prefix` that may be followed; the rest is recorded
 /// in `report.ignored` with its reason.
-async fn listed_dirs(root: &Root, prefix: &str, report: &mut IngestReport) -> Result<Vec<String>> {
-    match root.list_landing_dirs(prefix).await? {
+async fn listed_dirs(
+    root: &Root,
+    prefix: &str,
+    form: &NameForm,
+    report: &mut IngestReport,
+) -> Result<Vec<String>> {
+    match root.list_landing_dirs(prefix, form).await? {
         Listing::Dirs { dirs, skipped } => {
             for (name, reason) in skipped {
                 warn!(path = %format!("{prefix}/{name}"), reason = %reason, "landing entry not followed");

@@ -26,7 +26,7 @@ fn is_own(target: &str) -> bool {
 pub fn init(json: bool) {
     let env = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let cap = tracing_subscriber::filter::filter_fn(|m| allowed(m));
+    let cap = tracing_subscriber::filter::filter_fn(allowed);
     let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let layer = if json {
         fmt.json().with_filter(env).with_filter(cap).boxed()

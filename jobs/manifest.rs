@@ -4,6 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::display::excerpt;
 use crate::schema::Extract;
 
 /// File name of the manifest, written last by the sender.
@@ -72,6 +73,20 @@ pub fn is_source_code(s: &str) -> bool {
             .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
 }
 
+/// The source code of a landing folder named `<dir>=<CODE>` (`carrier=VIETTEL`),
+/// or `None` when the name is anything else.
+pub fn source_folder<'a>(dir: &str, name: &'a str) -> Option<&'a str> {
+    name.strip_prefix(dir)?
+        .strip_prefix('=')
+        .filter(|code| is_source_code(code))
+}
+
+/// The date of a landing folder named `date=YYYY-MM-DD` (strict, see
+/// [`is_date`]), or `None` when the name is anything else.
+pub fn date_folder(name: &str) -> Option<&str> {
+    name.strip_prefix("date=").filter(|d| is_date(d))
+}
+
 /// Whether `s` is a real calendar date written exactly `YYYY-MM-DD`: ten
 /// ASCII characters, four-digit year, two-digit month and day, no sign, no
 /// white space. With this shape, text order is date order, so dates checked
@@ -111,10 +126,9 @@ pub fn file_name_problem(name: &str) -> Option<String> {
         && !name.starts_with(['.', '-'])
         && name != MANIFEST;
     (!ok).then(|| {
-        let shown: String = crate::display::printable(name).chars().take(80).collect();
-        let more = if name.chars().count() > 80 { "..." } else { "" };
         format!(
-            "{MANIFEST}: file name \"{shown}{more}\" ({} bytes) is not allowed: a file name is {FILE_NAME_RULE}, and not {MANIFEST}",
+            "{MANIFEST}: file name \"{}\" ({} bytes) is not allowed: a file name is {FILE_NAME_RULE}, and not {MANIFEST}",
+            excerpt(name, 80),
             name.len()
         )
     })
@@ -123,14 +137,20 @@ pub fn file_name_problem(name: &str) -> Option<String> {
 /// Parses manifest bytes and checks them against the folder they were found in.
 /// The error is the rejection reason, naming the field, expected versus found.
 pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String> {
-    let m: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| format!("{MANIFEST} is not a valid manifest: {e}"))?;
+    // serde's message quotes the offending value: cut, like every value quoted here.
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+        format!(
+            "{MANIFEST} is not a valid manifest: {}",
+            excerpt(&e.to_string(), 200)
+        )
+    })?;
     let expect = |field: &str, found: &str, want: &str| -> Result<(), String> {
         if found == want {
             Ok(())
         } else {
             Err(format!(
-                "{MANIFEST}: {field} is {found:?}, the folder says {want:?}"
+                "{MANIFEST}: {field} is \"{}\", the folder says \"{want}\"",
+                excerpt(found, 80)
             ))
         }
     };

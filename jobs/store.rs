@@ -48,6 +48,141 @@ pub struct Root {
     /// The directory of a local root (object stores have no folders to tidy;
     /// a local file system keeps empty ones).
     local: Option<std::path::PathBuf>,
+    /// Raw-prefix listings of an S3 root, to list around keys the store
+    /// cannot parse (see [`Root::list_landing_dirs`]).
+    paged: Option<Paged>,
+}
+
+/// The names one landing level may hold: `head` followed by 1 to `max`
+/// characters of `alphabet` (`carrier=` and a source code, `date=` and a date).
+#[derive(Debug, Clone)]
+pub struct NameForm {
+    /// The fixed start of every name (`carrier=`, `bank=`, `date=`).
+    pub head: String,
+    /// The characters that may follow it.
+    pub alphabet: &'static str,
+    /// How many of them at most.
+    pub max: usize,
+}
+
+impl NameForm {
+    /// `<dir>=CODE`, with CODE as the contract allows (`^[A-Z0-9_]{2,16}$`).
+    pub fn source(dir: &str) -> NameForm {
+        NameForm {
+            head: format!("{dir}="),
+            alphabet: "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_",
+            max: 16,
+        }
+    }
+
+    /// `date=YYYY-MM-DD`.
+    pub fn date() -> NameForm {
+        NameForm {
+            head: "date=".into(),
+            alphabet: "0123456789-",
+            max: 10,
+        }
+    }
+}
+
+/// An S3 store's listing by raw key prefix. object_store's ordinary
+/// listing fails whole on one key it cannot turn into a path; this one lets
+/// a failing listing be narrowed to ever longer prefixes.
+#[derive(Clone)]
+struct Paged {
+    store: Arc<dyn object_store::list::PaginatedListStore>,
+    /// The root's prefix inside the bucket, with a trailing `/` (or empty).
+    prefix: String,
+}
+
+impl std::fmt::Debug for Paged {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Paged({:?})", self.prefix)
+    }
+}
+
+impl Paged {
+    /// The folder names (last segment) of every key starting with `raw`,
+    /// grouped at the next `/`, over all pages; `Ok(Err(reason))` when a key
+    /// there cannot be parsed; `Err` only for a transient failure.
+    async fn dirs(&self, raw: &str) -> Result<std::result::Result<Vec<String>, String>> {
+        use object_store::list::PaginatedListOptions;
+        let full = format!("{}{raw}", self.prefix);
+        let (mut out, mut token) = (vec![], None);
+        loop {
+            let opts = PaginatedListOptions {
+                delimiter: Some("/".into()),
+                page_token: token.take(),
+                ..Default::default()
+            };
+            match self.store.list_paginated(Some(&full), opts).await {
+                Ok(page) => {
+                    let names = page.result.common_prefixes.iter();
+                    out.extend(names.filter_map(|p| p.filename().map(str::to_string)));
+                    match page.page_token {
+                        Some(t) => token = Some(t),
+                        None => return Ok(Ok(out)),
+                    }
+                }
+                Err(e) if is_transient(&e) => return Err(store_err("list", raw, e)),
+                Err(e) => return Ok(Err(short_store_error(&e))),
+            }
+        }
+    }
+
+    /// Whether anything at all is stored under `raw` (a key that cannot be
+    /// parsed counts: it is there).
+    async fn anything_under(&self, raw: &str) -> Result<bool> {
+        use object_store::list::PaginatedListOptions;
+        let full = format!("{}{raw}", self.prefix);
+        let opts = PaginatedListOptions {
+            delimiter: Some("/".into()),
+            max_keys: Some(1),
+            ..Default::default()
+        };
+        match self.store.list_paginated(Some(&full), opts).await {
+            Ok(page) => {
+                Ok(!page.result.objects.is_empty() || !page.result.common_prefixes.is_empty())
+            }
+            Err(e) if is_transient(&e) => Err(store_err("list", raw, e)),
+            Err(_) => Ok(true),
+        }
+    }
+
+    /// The folders of `form` under `prefix`, listed around keys that cannot
+    /// be parsed: a listing that fails is narrowed by one more character of
+    /// the form's alphabet at a time, so only names that share a bad key's
+    /// spelling up to the form's length are left unread. Returns the folders
+    /// and the (prefix, reason) of every narrowest listing that still failed.
+    async fn narrowed(
+        &self,
+        prefix: &str,
+        form: &NameForm,
+    ) -> Result<(Vec<String>, Vec<(String, String)>)> {
+        let base = format!("{}/{}", prefix.trim_end_matches('/'), form.head);
+        let (mut todo, mut dirs, mut bad) = (vec![base.clone()], vec![], vec![]);
+        while let Some(raw) = todo.pop() {
+            let reason = match self.dirs(&raw).await? {
+                Ok(found) => {
+                    dirs.extend(found);
+                    continue;
+                }
+                Err(reason) => reason,
+            };
+            let name = &raw[base.len() - form.head.len()..];
+            if raw.len() > base.len() && self.anything_under(&format!("{raw}/")).await? {
+                dirs.push(name.to_string());
+            }
+            if raw.len() - base.len() >= form.max {
+                bad.push((format!("{name}..."), reason));
+                continue;
+            }
+            todo.extend(form.alphabet.chars().map(|c| format!("{raw}{c}")));
+        }
+        dirs.sort();
+        dirs.dedup();
+        Ok((dirs, bad))
+    }
 }
 
 impl Root {
@@ -85,6 +220,7 @@ impl Root {
             store: Arc::new(local),
             display: abs.display().to_string(),
             local: Some(abs),
+            paged: None,
         })
     }
 
@@ -124,8 +260,16 @@ impl Root {
             .build()
             .map_err(|e| Error::Root(format!("s3 bucket {bucket}: {e}")))?;
         let prefix = url.path().trim_matches('/').to_string();
+        let s3 = Arc::new(s3);
+        let paged = Paged {
+            store: s3.clone(),
+            prefix: match prefix.is_empty() {
+                true => String::new(),
+                false => format!("{prefix}/"),
+            },
+        };
         let store: Arc<dyn ObjectStore> = if prefix.is_empty() {
-            Arc::new(s3)
+            s3
         } else {
             Arc::new(PrefixStore::new(s3, prefix.as_str()))
         };
@@ -133,6 +277,7 @@ impl Root {
             store,
             display: format!("s3://{bucket}/{prefix}"),
             local: None,
+            paged: Some(paged),
         })
     }
 
@@ -159,6 +304,7 @@ impl Root {
             store,
             display: display.into(),
             local: None,
+            paged: None,
         }
     }
 
@@ -225,8 +371,18 @@ impl Root {
     }
 
     /// Copies an object inside the store (server-side where the store can).
+    /// On a local root a copy is a hard link renamed into place; when `to`
+    /// already is that same file (a publication mirrored again after a
+    /// crash), there is nothing to do, and trying would leave the link's
+    /// `to#N` staging name behind (renaming a link onto its own file is a
+    /// no-op that keeps both names).
     pub async fn copy(&self, from: &str, to: &str) -> Result<()> {
         refuse_landing(to)?;
+        if let Some(dir) = &self.local {
+            if same_file(&dir.join(from), &dir.join(to)).await {
+                return Ok(());
+            }
+        }
         self.store
             .copy(&Path::from(from), &Path::from(to))
             .await
@@ -361,9 +517,13 @@ impl Root {
     /// cannot be read is skipped with its reason, never followed and never
     /// an error for the others. On an object store, a listing the store
     /// cannot parse (a key with an empty, `.` or `..` segment or a control
-    /// character) makes this one prefix unlistable ([`Listing::Unlistable`]);
-    /// only a transient failure (network, 5xx after retries) is an `Err`.
-    pub async fn list_landing_dirs(&self, prefix: &str) -> Result<Listing> {
+    /// character) is narrowed on S3 to the names of `form`, and only the
+    /// narrowest prefixes that still hold such a key are skipped, with the
+    /// reason: one sender's bad key leaves every other sender's folders
+    /// listed. A store without raw-prefix listings reports the prefix
+    /// unlistable ([`Listing::Unlistable`]). Only a transient failure
+    /// (network, 5xx after retries) is an `Err`.
+    pub async fn list_landing_dirs(&self, prefix: &str, form: &NameForm) -> Result<Listing> {
         if let Some(dir) = &self.local {
             let (base, prefix_owned) = (dir.clone(), prefix.to_string());
             return tokio::task::spawn_blocking(move || local_listing(&base, &prefix_owned))
@@ -385,7 +545,27 @@ impl Root {
                 })
             }
             Err(e) if is_transient(&e) => Err(store_err("list", prefix, e)),
-            Err(e) => Ok(Listing::Unlistable(short_store_error(&e))),
+            Err(e) => match &self.paged {
+                None => Ok(Listing::Unlistable(short_store_error(&e))),
+                Some(paged) => {
+                    let (dirs, bad) = paged.narrowed(prefix, form).await?;
+                    let mut skipped = vec![(
+                        "*".to_string(),
+                        format!(
+                            "a key here cannot be listed ({}); only names {}... were looked for and read",
+                            short_store_error(&e),
+                            form.head
+                        ),
+                    )];
+                    skipped.extend(bad.into_iter().map(|(name, reason)| {
+                        let why = format!(
+                            "a key whose name starts so and goes on cannot be listed ({reason}); such names are not read"
+                        );
+                        (crate::display::printable(&name).into_owned(), why)
+                    }));
+                    Ok(Listing::Dirs { dirs, skipped })
+                }
+            },
         }
     }
 
@@ -600,6 +780,23 @@ fn is_stray_name(name: &str) -> bool {
     })
 }
 
+/// Whether two local paths name the same file (one inode, hard-linked).
+async fn same_file(a: &std::path::Path, b: &std::path::Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (tokio::fs::metadata(a).await, tokio::fs::metadata(b).await) {
+            (Ok(a), Ok(b)) => a.dev() == b.dev() && a.ino() == b.ino(),
+            _ => false,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (a, b);
+        false
+    }
+}
+
 /// Local I/O failures that retrying cannot cure (the name itself is the problem).
 fn is_permanent_io(e: &std::io::Error) -> bool {
     use std::io::ErrorKind::*;
@@ -703,8 +900,10 @@ mod tests {
         std::os::unix::fs::symlink(dir.path(), base.join("carrier=LINK")).unwrap();
         std::os::unix::fs::symlink("loop", base.join("loop")).unwrap();
         let root = Root::open(dir.path().to_str().unwrap()).unwrap();
-        let Listing::Dirs { dirs, skipped } =
-            root.list_landing_dirs("landing/subscribers").await.unwrap()
+        let Listing::Dirs { dirs, skipped } = root
+            .list_landing_dirs("landing/subscribers", &NameForm::source("carrier"))
+            .await
+            .unwrap()
         else {
             panic!("unlistable")
         };
@@ -718,7 +917,9 @@ mod tests {
         )
         .unwrap();
         assert!(matches!(
-            root.list_landing_dirs("landing/accounts").await.unwrap(),
+            root.list_landing_dirs("landing/accounts", &NameForm::source("bank"))
+                .await
+                .unwrap(),
             Listing::Unlistable(_)
         ));
     }

@@ -662,3 +662,93 @@ fn every_boundary_takes_one_strict_date() {
     }
     assert!(!t.path().join("runs").exists(), "no run started");
 }
+
+/// Reads until the server closes the connection; what it sent, or `None`
+/// if it was still open after `limit`.
+async fn read_until_closed(
+    c: &mut tokio::net::TcpStream,
+    limit: std::time::Duration,
+) -> Option<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut got = vec![];
+    let mut buf = [0u8; 4096];
+    let deadline = tokio::time::Instant::now() + limit;
+    loop {
+        match tokio::time::timeout_at(deadline, c.read(&mut buf)).await {
+            Err(_) => return None,
+            Ok(Ok(0)) | Ok(Err(_)) => return Some(got),
+            Ok(Ok(n)) => got.extend_from_slice(&buf[..n]),
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_and_surplus_http_connections_do_not_hold_the_service() {
+    use std::time::Duration;
+    use tokio::io::AsyncWriteExt;
+    use tokio::net::TcpStream;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let app = axum::Router::new().route("/", axum::routing::get(|| async { "ok" }));
+    let limits = junkrecon::http::Limits {
+        header_read_timeout: Duration::from_secs(1),
+        max_connections: 8,
+    };
+    let server = tokio::spawn(junkrecon::http::serve_with_limits(
+        listener, app, limits, stopped,
+    ));
+    // Seven half-open connections that never send a byte, and one slowloris.
+    let mut idle = vec![];
+    for _ in 0..7 {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut slow = TcpStream::connect(addr).await.unwrap();
+    slow.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Every place is taken: one more connection is closed at once, unanswered.
+    let mut extra = TcpStream::connect(addr).await.unwrap();
+    let _ = extra.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let answer = read_until_closed(&mut extra, Duration::from_millis(500)).await;
+    assert_eq!(
+        answer,
+        Some(vec![]),
+        "a connection past the limit is closed unread"
+    );
+    // The slowloris keeps sending, one header line at a time, and is still cut.
+    let trickle = tokio::spawn(async move {
+        for _ in 0..20 {
+            if slow.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        false
+    });
+    // The idle ones are closed by the header timeout (1 s), well before 3 s.
+    for c in &mut idle {
+        assert!(
+            read_until_closed(c, Duration::from_secs(3)).await.is_some(),
+            "idle connection still open"
+        );
+    }
+    assert!(trickle.await.unwrap(), "the slowloris was never cut off");
+    // The service answers again.
+    let mut c = TcpStream::connect(addr).await.unwrap();
+    c.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let got = read_until_closed(&mut c, Duration::from_secs(3))
+        .await
+        .unwrap();
+    let text = String::from_utf8_lossy(&got);
+    assert!(
+        text.starts_with("HTTP/1.1 200") && text.ends_with("ok"),
+        "{text}"
+    );
+    stop.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .unwrap()
+        .unwrap();
+}

@@ -4,6 +4,8 @@
 mod bad_input;
 mod browser;
 mod common;
+mod crash;
+mod docs;
 mod faults;
 mod generated;
 mod golden;
@@ -11,6 +13,7 @@ mod hostile;
 mod idempotence;
 mod memory;
 mod ops;
+mod properties;
 mod publication;
 mod rules;
 mod s3;

@@ -254,6 +254,10 @@ async fn a_missing_bucket_is_one_clear_line() {
         "{err}"
     );
     assert!(!err.contains('\n'), "{err}");
+    assert!(
+        err.contains("NoSuchBucket"),
+        "the S3 error code is kept: {err}"
+    );
     assert!(!err.contains("test"), "no credential in the message: {err}");
 }
 
@@ -318,5 +322,223 @@ async fn the_lease_admits_one_holder_on_s3() {
     {
         Acquire::Taken(l) => l.release().await.unwrap(),
         Acquire::Busy(h) => panic!("released lease still held by {}", h.holder),
+    }
+}
+
+/// What the store does to requests while an outage lasts.
+#[derive(Clone, Copy, Debug)]
+enum Fault {
+    /// Every request is answered 503 SlowDown.
+    Refuse,
+    /// Every connection is closed without an answer (a partition, a restart).
+    Drop,
+    /// Every request is held this long before it is forwarded.
+    Delay(std::time::Duration),
+}
+
+/// An outage in front of the server: it starts `lead` after the first
+/// connection and lasts `length`. When it starts, connections in use are cut
+/// (Refuse, Drop); while it lasts, new ones meet the fault.
+struct Outage {
+    fault: Fault,
+    lead: std::time::Duration,
+    length: std::time::Duration,
+    first: std::sync::OnceLock<std::time::Instant>,
+    met: AtomicUsize,
+}
+
+impl Outage {
+    fn active(&self) -> bool {
+        let since = self.first.get_or_init(std::time::Instant::now).elapsed();
+        since >= self.lead && since < self.lead + self.length
+    }
+}
+
+/// Forwards bytes from `from` to `to`; during an outage cuts the connection
+/// (returns) or holds each chunk, as the fault says.
+async fn pump(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    outage: Arc<Outage>,
+) {
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = tokio::select! {
+            r = from.read(&mut buf) => match r { Ok(0) | Err(_) => return, Ok(n) => n },
+            // An outage that starts while the connection idles cuts it too.
+            _ = tokio::time::sleep(std::time::Duration::from_millis(50)), if !matches!(outage.fault, Fault::Delay(_)) => {
+                if outage.active() { return; }
+                continue;
+            }
+        };
+        if outage.active() {
+            outage.met.fetch_add(1, Ordering::SeqCst);
+            match outage.fault {
+                Fault::Delay(d) => tokio::time::sleep(d).await,
+                Fault::Refuse | Fault::Drop => return,
+            }
+        }
+        if to.write_all(&buf[..n]).await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn outage_proxy(upstream: String, outage: Arc<Outage>) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let up = upstream.trim_start_matches("http://").to_string();
+    tokio::spawn(async move {
+        loop {
+            let (mut client, _) = listener.accept().await.unwrap();
+            let (outage, up) = (outage.clone(), up.clone());
+            tokio::spawn(async move {
+                if outage.active() && !matches!(outage.fault, Fault::Delay(_)) {
+                    outage.met.fetch_add(1, Ordering::SeqCst);
+                    let _ = read_request(&mut client).await;
+                    if let Fault::Refuse = outage.fault {
+                        let body =
+                            "<Error><Code>SlowDown</Code><Message>injected</Message></Error>";
+                        let resp = format!("HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}", body.len());
+                        let _ = client.write_all(resp.as_bytes()).await;
+                    }
+                    return;
+                }
+                let Ok(server) = tokio::net::TcpStream::connect(&up).await else {
+                    return;
+                };
+                let (cr, cw) = client.into_split();
+                let (sr, sw) = server.into_split();
+                let up_task = tokio::spawn(pump(cr, sw, outage.clone()));
+                pump(sr, cw, outage).await;
+                up_task.abort();
+            });
+        }
+    });
+    format!("http://{addr}")
+}
+
+/// A night whose store refuses, drops or slows every request for a while
+/// (JUNKRECON_OUTAGE_SECS, 8 s by default) in the middle of the run is
+/// published exactly as without the outage: the requests are retried until
+/// the store is back. The longest outage a night survives is set by
+/// `s3.retry_timeout_secs` (measured with this test, see the runbook).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_survives_a_store_outage_of_each_kind() {
+    let Some(env) = s3_env() else { return };
+    let secs: u64 = std::env::var("JUNKRECON_OUTAGE_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    let length = std::time::Duration::from_secs(secs);
+    let clean = Tree::sample();
+    clean.run("2026-11-20").await.unwrap();
+    let want = clean.hashes("reports");
+    for fault in [
+        Fault::Refuse,
+        Fault::Drop,
+        Fault::Delay(std::time::Duration::from_millis(400)),
+    ] {
+        let outage = Arc::new(Outage {
+            fault,
+            lead: std::time::Duration::from_millis(700),
+            length,
+            first: Default::default(),
+            met: AtomicUsize::new(0),
+        });
+        let proxy = outage_proxy(env.endpoint.clone(), outage.clone()).await;
+        let cfg = config(&proxy);
+        let spec = format!("s3://{}/{}", env.bucket, unique_prefix("outage"));
+        let root = Root::open_with(&spec, &cfg.s3).unwrap();
+        // Uploaded past the proxy: the outage is the night's, not the senders'.
+        let direct = Root::open_with(&spec, &config(&env.endpoint).s3).unwrap();
+        upload_sample(&direct).await;
+        let t0 = std::time::Instant::now();
+        let _ = outage.active(); // the outage's clock starts with the night
+        junkrecon::run::run(&root, "2026-11-20", &cfg)
+            .await
+            .unwrap_or_else(|e| panic!("{fault:?} for {secs} s: {e}"));
+        let took = t0.elapsed();
+        assert!(
+            outage.met.load(Ordering::SeqCst) > 0,
+            "{fault:?}: the night ran into the outage"
+        );
+        if !matches!(fault, Fault::Delay(_)) {
+            assert!(
+                took > outage.lead + length,
+                "{fault:?}: the night waited out the outage ({took:?})"
+            );
+        }
+        eprintln!(
+            "{fault:?} for {secs} s: night published in {took:?}, {} requests met the fault",
+            outage.met.load(Ordering::SeqCst)
+        );
+        assert_eq!(download(&direct).await.hashes("reports"), want, "{fault:?}");
+    }
+}
+
+/// Puts an object under a key the SDK would never write (an empty, `.` or
+/// `..` segment, a control character), with a plain unsigned request as a
+/// careless sender's tool might; moto stores the key as sent.
+async fn put_raw(endpoint: &str, bucket: &str, key: &str) {
+    let host = endpoint.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(host).await.unwrap();
+    let req = format!(
+        "PUT /{bucket}/{key} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\nConnection: close\r\n\r\nhi"
+    );
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    s.read_to_string(&mut answer).await.unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{key}: {answer:.200}");
+}
+
+/// Keys the store cannot represent as paths, under `landing/`: each is
+/// recorded as ignored with its reason and the night is published for
+/// every source, equal to a night without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_the_store_cannot_represent_are_ignored_and_the_night_goes_on() {
+    let Some(env) = s3_env() else { return };
+    let cfg = config(&env.endpoint);
+    let prefix = unique_prefix("oddkeys");
+    let root = Root::open_with(&format!("s3://{}/{prefix}", env.bucket), &cfg.s3).unwrap();
+    upload_sample(&root).await;
+    let before = listing(&root, "landing/").await;
+    for odd in [
+        "landing/subscribers/carrier=AA//date=2026-11-20/x.parquet",
+        "landing/subscribers/carrier=BB/./date=2026-11-20/x.parquet",
+        "landing/subscribers/carrier=CC/../date=2026-11-20/x.parquet",
+        "landing/subscribers/carrier=DD/da%01te/x.parquet",
+        "landing/accounts/bank=VCB/date=2026-11-20%1B[31m/x.parquet",
+        "landing/identity//date=2026-11-20/_MANIFEST.json",
+        // Beside every carrier's folder, and sharing VIETTEL's spelling.
+        "landing/subscribers//x.parquet",
+        "landing/subscribers/carrier=VIET%01TEL/date=2026-11-20/x.parquet",
+        "landing/subscribers/carrier=VIETTEL/date=2026-11-2%01/x.parquet",
+    ] {
+        put_raw(&env.endpoint, &env.bucket, &format!("{prefix}/{odd}")).await;
+    }
+    let record = junkrecon::run::run(&root, "2026-11-20", &cfg)
+        .await
+        .unwrap();
+    assert!(
+        !record.ingest.ignored.is_empty(),
+        "the odd keys are recorded as ignored"
+    );
+    for i in &record.ingest.ignored {
+        eprintln!("ignored: {} ({})", i.path, i.reason);
+        assert!(
+            !i.reason.is_empty() && !i.path.chars().any(char::is_control),
+            "{i:?}"
+        );
+    }
+    let clean = Tree::sample();
+    clean.run("2026-11-20").await.unwrap();
+    assert_eq!(
+        download(&root).await.hashes("reports"),
+        clean.hashes("reports")
+    );
+    for (k, (size, etag)) in &before {
+        let now = root.store().head(&Path::from(k.as_str())).await.unwrap();
+        assert_eq!((now.size, &now.e_tag), (*size, etag), "{k} unchanged");
     }
 }

@@ -161,3 +161,178 @@ impl ObjectStore for Flaky {
         self.inner.copy_opts(from, to, options).await
     }
 }
+
+/// A process that dies at one change of the store: the first `budget`
+/// changes (puts, multipart uploads, copies, deletes) under `prefixes`
+/// succeed; from the next one on, every operation anywhere fails, reads
+/// included, as if the process were gone. With `budget` = usize::MAX it
+/// only counts, so a clean run tells how many steps its path has.
+#[derive(Debug)]
+pub struct Dying {
+    pub inner: Arc<dyn ObjectStore>,
+    pub prefixes: Vec<String>,
+    pub budget: usize,
+    pub changes: Arc<AtomicUsize>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+}
+
+fn gone() -> object_store::Error {
+    object_store::Error::Generic {
+        store: "Dying",
+        source: "injected crash: the process is gone".into(),
+    }
+}
+
+impl Dying {
+    pub fn new(inner: Arc<dyn ObjectStore>, prefixes: &[&str], budget: usize) -> Dying {
+        Dying {
+            inner,
+            prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+            budget,
+            changes: Arc::new(AtomicUsize::new(0)),
+            dead: Arc::new(std::sync::atomic::AtomicBool::new(false)),
+        }
+    }
+
+    fn alive(&self) -> object_store::Result<()> {
+        match self.dead.load(Ordering::SeqCst) {
+            true => Err(gone()),
+            false => Ok(()),
+        }
+    }
+
+    /// Counts one change at `location`; the one past the budget kills the process.
+    fn change(&self, location: &Path) -> object_store::Result<()> {
+        self.alive()?;
+        if !self
+            .prefixes
+            .iter()
+            .any(|p| location.as_ref().starts_with(p))
+        {
+            return Ok(());
+        }
+        if self.changes.fetch_add(1, Ordering::SeqCst) >= self.budget {
+            self.dead.store(true, Ordering::SeqCst);
+            return Err(gone());
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Dying {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Dying({})", self.inner)
+    }
+}
+
+/// A multipart upload that fails once its process has died.
+#[derive(Debug)]
+struct DyingUpload {
+    inner: Box<dyn MultipartUpload>,
+    dead: Arc<std::sync::atomic::AtomicBool>,
+}
+
+#[async_trait]
+impl MultipartUpload for DyingUpload {
+    fn put_part(&mut self, data: PutPayload) -> object_store::UploadPart {
+        if self.dead.load(Ordering::SeqCst) {
+            return Box::pin(async { Err(gone()) });
+        }
+        self.inner.put_part(data)
+    }
+    async fn complete(&mut self) -> object_store::Result<PutResult> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(gone());
+        }
+        self.inner.complete().await
+    }
+    async fn abort(&mut self) -> object_store::Result<()> {
+        if self.dead.load(Ordering::SeqCst) {
+            return Err(gone());
+        }
+        self.inner.abort().await
+    }
+}
+
+#[async_trait]
+impl ObjectStore for Dying {
+    async fn put_opts(
+        &self,
+        location: &Path,
+        payload: PutPayload,
+        opts: PutOptions,
+    ) -> object_store::Result<PutResult> {
+        self.change(location)?;
+        self.inner.put_opts(location, payload, opts).await
+    }
+    async fn put_multipart_opts(
+        &self,
+        location: &Path,
+        opts: PutMultipartOptions,
+    ) -> object_store::Result<Box<dyn MultipartUpload>> {
+        self.change(location)?;
+        let inner = self.inner.put_multipart_opts(location, opts).await?;
+        Ok(Box::new(DyingUpload {
+            inner,
+            dead: self.dead.clone(),
+        }))
+    }
+    async fn get_opts(
+        &self,
+        location: &Path,
+        options: GetOptions,
+    ) -> object_store::Result<GetResult> {
+        self.alive()?;
+        self.inner.get_opts(location, options).await
+    }
+    fn delete_stream(
+        &self,
+        locations: BoxStream<'static, object_store::Result<Path>>,
+    ) -> BoxStream<'static, object_store::Result<Path>> {
+        use futures::StreamExt;
+        let me = Dying {
+            inner: self.inner.clone(),
+            prefixes: self.prefixes.clone(),
+            budget: self.budget,
+            changes: self.changes.clone(),
+            dead: self.dead.clone(),
+        };
+        // One delete at a time, each counted as a change before it is made.
+        let checked = locations.map(move |l| l.and_then(|p| me.change(&p).map(|()| p)));
+        let inner = self.inner.clone();
+        checked
+            .then(move |l| {
+                let inner = inner.clone();
+                async move {
+                    let p = l?;
+                    let one = futures::stream::once(futures::future::ready(Ok(p))).boxed();
+                    inner
+                        .delete_stream(one)
+                        .next()
+                        .await
+                        .unwrap_or_else(|| Err(gone()))
+                }
+            })
+            .boxed()
+    }
+    fn list(&self, prefix: Option<&Path>) -> BoxStream<'static, object_store::Result<ObjectMeta>> {
+        use futures::StreamExt;
+        match self.alive() {
+            Ok(()) => self.inner.list(prefix),
+            Err(e) => futures::stream::once(futures::future::ready(Err(e))).boxed(),
+        }
+    }
+    async fn list_with_delimiter(&self, prefix: Option<&Path>) -> object_store::Result<ListResult> {
+        self.alive()?;
+        self.inner.list_with_delimiter(prefix).await
+    }
+    async fn copy_opts(
+        &self,
+        from: &Path,
+        to: &Path,
+        options: CopyOptions,
+    ) -> object_store::Result<()> {
+        self.change(to)?;
+        self.inner.copy_opts(from, to, options).await
+    }
+}
