@@ -223,3 +223,14 @@ pub async fn all_ledgers(root: &Root, extract: Extract) -> Result<Vec<FolderLedg
     }
     Ok(out)
 }
+
+/// The extracts a run for one date uses.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Inputs {
+    /// The identity snapshot.
+    pub identity: Chosen,
+    /// One per carrier.
+    pub subscribers: Vec<Chosen>,
+    /// One per bank.
+    pub accounts: Vec<Chosen>,
+}

@@ -7,7 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::publish::SourceMetrics;
+use crate::metrics::SourceMetrics;
 use crate::sources::SourceStatus;
 
 /// One published night's metrics.

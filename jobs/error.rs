@@ -35,12 +35,13 @@ pub enum Error {
         source: datafusion::error::DataFusionError,
     },
     /// Arrow or Parquet encoding failed while writing our own outputs.
-    #[error("encode {what}: {message}")]
+    #[error("encode {what}: {source}")]
     Encode {
         /// What was being written.
         what: String,
-        /// Cause.
-        message: String,
+        /// Cause, kept for `source()` chains (is it an I/O error underneath?).
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The run cannot proceed (e.g. no identity snapshot).
     #[error("{0}")]
@@ -65,10 +66,13 @@ impl Error {
     }
 
     /// Wraps an Arrow/Parquet error while writing `what`.
-    pub fn encode(what: impl Into<String>, e: impl std::fmt::Display) -> Self {
+    pub fn encode(
+        what: impl Into<String>,
+        e: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+    ) -> Self {
         Error::Encode {
             what: what.into(),
-            message: e.to_string(),
+            source: e.into(),
         }
     }
 }

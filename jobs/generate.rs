@@ -206,6 +206,8 @@ const ACC_SALT: u64 = 0xAC;
 
 /// Generates `opts.days` days of landing extracts under `root`.
 pub async fn generate(root: &Root, opts: &GenerateOptions) -> Result<GenerateReport> {
+    // The generator plays the senders: it writes their uploads under landing/.
+    let root = &root.as_sender();
     let mut out = Writers::new(root, opts);
     let bar = progress_bar(opts);
     let mut start = 0u64;

@@ -18,8 +18,8 @@ use tokio::sync::{watch, Semaphore};
 use tracing::warn;
 
 use crate::publish::{self, SourceMetrics};
-use crate::serve::Shared;
 use crate::sources::SourceStatus;
+use crate::state::Shared;
 use crate::{Error, Result};
 
 /// Limits that keep slow or hostile clients from holding the service.
@@ -182,8 +182,8 @@ async fn dashboard(State(shared): State<Arc<Shared>>) -> Response {
 struct Health {
     status: &'static str,
     holder: String,
-    poll: crate::serve::JobStats,
-    nightly: crate::serve::JobStats,
+    poll: crate::state::JobStats,
+    nightly: crate::state::JobStats,
 }
 
 async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
@@ -395,11 +395,11 @@ fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
 }
 
 fn job_metrics(e: &mut Exposition, shared: &Shared) {
-    let stats: Vec<(&str, crate::serve::JobStats)> = ["poll", "nightly"]
+    let stats: Vec<(&str, crate::state::JobStats)> = ["poll", "nightly"]
         .into_iter()
         .map(|j| (j, shared.stats.get(j)))
         .collect();
-    let families: [(&str, &str, &str, Reading<crate::serve::JobStats>); 5] = [
+    let families: [(&str, &str, &str, Reading<crate::state::JobStats>); 5] = [
         ("job_runs_total", "counter", "Job attempts started.", |s| {
             Some(s.runs as f64)
         }),

@@ -15,7 +15,7 @@ use arrow::array::{
     StringArray, StringBuilder,
 };
 use arrow::compute::cast;
-use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use object_store::path::Path;
@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::{self, Decision};
+use crate::curated::{curated_schema, rejects_schema};
 use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::normalize::{clean_text, mask_id, name_key, phone};
@@ -276,7 +277,7 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
         Ok(v) => v,
         Err(e) => {
             root.delete_prefix(&curated).await?;
-            match failed_read(root, key, &manifest_sha, &e).await? {
+            match failed_read(root, key, &manifest_sha, e).await? {
                 Some(v) => v,
                 None => return Ok(Folder::Deferred(deferred(root, key).await?)),
             }
@@ -318,25 +319,34 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
     })))
 }
 
-/// What to do with an upload whose reading failed with `e`: a failure the
-/// upload itself causes (a key the store cannot represent, a name too
-/// long) rejects it at once; a transient one (network, 5xx, local I/O) is
-/// recorded as an attempt and retried on the next pass (`None`), until
-/// [`catalog::MAX_ATTEMPTS`] attempts have failed, which rejects it.
+/// What to do with an upload whose reading failed with `e`: a store
+/// failure the upload itself causes (a key the store cannot represent, a
+/// name too long) rejects it at once; a transient one (network, 5xx, local
+/// I/O) is recorded as an attempt and retried on the next pass (`None`),
+/// until [`catalog::MAX_ATTEMPTS`] attempts have failed, which rejects it.
+/// Any other error (a query that cannot be planned, an encoding failure
+/// with no I/O underneath) is junkrecon's own fault, not the sender's nor
+/// the store's: it is returned, and the run fails with it.
 async fn failed_read(
     root: &Root,
     key: &UploadKey,
     manifest_sha: &str,
-    e: &Error,
+    e: Error,
 ) -> Result<Option<Verdict>> {
-    let line = printable(&error_line(e)).into_owned();
-    if let Error::Store { source, .. } = e {
-        if !crate::store::is_transient(source) {
-            return Ok(Some(Verdict::rejected(
-                format!("cannot be read from the store: {line}"),
-                0,
-            )));
-        }
+    let transient = match &e {
+        Error::Store { source, .. } => crate::store::is_transient(source),
+        Error::Encode { source, .. } => match crate::store::store_failure(source.as_ref()) {
+            Some(transient) => transient,
+            None => return Err(e),
+        },
+        _ => return Err(e),
+    };
+    let line = printable(&error_line(&e)).into_owned();
+    if !transient {
+        return Ok(Some(Verdict::rejected(
+            format!("cannot be read from the store: {line}"),
+            0,
+        )));
     }
     let attempts = catalog::record_attempt(root, key, manifest_sha, &line).await?;
     if attempts >= catalog::MAX_ATTEMPTS {
@@ -718,53 +728,6 @@ impl BatchCtx<'_> {
     }
 }
 
-/// Curated schemas: what the SQL of `queries/` reads. Names are folded keys,
-/// never raw names; phones are normalised; codes are upper-case, values lower-case.
-pub fn curated_schema(extract: Extract) -> SchemaRef {
-    let s = |n: &str, null| Field::new(n, DataType::Utf8, null);
-    let d = |n: &str, null| Field::new(n, DataType::Date32, null);
-    let fields = match extract {
-        Extract::Identity => vec![
-            Field::new("row_id", DataType::Int64, false),
-            s("person_id", false),
-            s("legacy_id", true),
-            s("name_key", false),
-            d("date_of_birth", false),
-            d("deceased_on", true),
-        ],
-        Extract::Subscribers => vec![
-            s("carrier", false),
-            Field::new("row_id", DataType::Int64, false),
-            s("msisdn", false),
-            s("subscriber_type", false),
-            s("id_type", true),
-            s("id_number", true),
-            s("id_number_masked", true),
-            s("name_key", true),
-            d("date_of_birth", true),
-            d("activated_on", false),
-            s("status", false),
-        ],
-        Extract::Accounts => vec![
-            s("bank", false),
-            Field::new("row_id", DataType::Int64, false),
-            s("account_number", false),
-            s("holder_type", false),
-            s("id_type", true),
-            s("id_number", true),
-            s("id_number_masked", true),
-            s("name_key", true),
-            d("date_of_birth", true),
-            Field::new("otp_present", DataType::Boolean, false),
-            s("otp_msisdn", true),
-            d("opened_on", false),
-            Field::new("biometric_verified", DataType::Boolean, false),
-            s("status", false),
-        ],
-    };
-    Arc::new(Schema::new(fields))
-}
-
 fn text(batch: &RecordBatch, name: &str) -> StringArray {
     let col = batch
         .column_by_name(name)
@@ -1122,9 +1085,9 @@ async fn identity_duplicates(
     curated: &str,
     files: &[CheckedFile],
 ) -> Result<Option<String>> {
-    let ctx = crate::reconcile::session(root, &crate::config::Config::default())?;
+    let ctx = crate::engine::session(root, &crate::config::Config::default())?;
     let parts = vec![format!("{curated}data/")];
-    crate::reconcile::register_parquet(
+    crate::engine::register_parquet(
         &ctx,
         "identity_upload",
         &parts,
@@ -1133,16 +1096,16 @@ async fn identity_duplicates(
     .await?;
     let file = "checks/identity_duplicates.sql";
     let sql = include_str!("../queries/checks/identity_duplicates.sql");
-    let batches = crate::reconcile::query(&ctx, file, sql)
+    let batches = crate::engine::query(&ctx, file, sql)
         .await?
         .collect()
         .await
         .map_err(|e| Error::query(file, e))?;
     for b in batches {
-        let column = crate::reconcile::str_column(&b, "column_name")?;
-        let repeated = crate::reconcile::int_column(&b, "repeated_values")?;
-        let first = crate::reconcile::int_column(&b, "first_row")?;
-        let second = crate::reconcile::int_column(&b, "second_row")?;
+        let column = crate::engine::str_column(&b, "column_name")?;
+        let repeated = crate::engine::int_column(&b, "repeated_values")?;
+        let first = crate::engine::int_column(&b, "first_row")?;
+        let second = crate::engine::int_column(&b, "second_row")?;
         if let Some(i) = (0..b.num_rows()).find(|&i| repeated.value(i) > 0) {
             return Ok(Some(format!(
                 "column {}: {} value(s) appear more than once (e.g. {} and {})",
@@ -1161,19 +1124,6 @@ fn describe_row(row_id: i64, files: &[CheckedFile]) -> String {
     let row = row_id % ROW_ID_FILE_SHIFT;
     let name = files.get(idx).map(|f| f.name.as_str()).unwrap_or("?");
     format!("{name} row {row}")
-}
-
-/// Schema of the row-level rejects output (§3): positions, never values.
-pub fn rejects_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("extract", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("as_of", DataType::Date32, false),
-        Field::new("file", DataType::Utf8, false),
-        Field::new("row_number", DataType::Int64, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("column", DataType::Utf8, false),
-    ]))
 }
 
 async fn write_rejects(

@@ -25,9 +25,12 @@ use sha2::{Digest, Sha256};
 use tracing::warn;
 
 use crate::catalog::Chosen;
+use crate::catalog::Inputs;
+use crate::engine::{self, int_column, str_column};
 use crate::lease::Fence;
-use crate::reconcile::{self, int_column, sql, str_column, Inputs};
+pub use crate::metrics::{pct, SourceMetrics};
 use crate::schema::Extract;
+pub use crate::store::PublishedFile;
 use crate::store::Root;
 use crate::{Error, Result};
 
@@ -38,15 +41,38 @@ const CHUNK_ROWS: usize = 65_536;
 /// UTF-8 byte-order mark, so spreadsheet programs read Vietnamese text right.
 const BOM: &[u8] = b"\xEF\xBB\xBF";
 
-/// One file of a publication.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
-pub struct PublishedFile {
-    /// Key relative to the root.
-    pub path: String,
-    /// Hex sha256 of its bytes.
-    pub sha256: String,
-    /// Size in bytes.
-    pub bytes: u64,
+/// Report and metric queries (one statement each).
+pub mod sql {
+    /// One carrier's flags.
+    pub const REPORT_SUBSCRIBERS: (&str, &str) = (
+        "80_report_subscribers.sql",
+        include_str!("../queries/80_report_subscribers.sql"),
+    );
+    /// One bank's flags.
+    pub const REPORT_ACCOUNTS: (&str, &str) = (
+        "81_report_accounts.sql",
+        include_str!("../queries/81_report_accounts.sql"),
+    );
+    /// Row-level rejects.
+    pub const REPORT_REJECTS: (&str, &str) = (
+        "82_report_rejects.sql",
+        include_str!("../queries/82_report_rejects.sql"),
+    );
+    /// Per-carrier counts.
+    pub const METRICS_SUBSCRIBERS: (&str, &str) = (
+        "90_metrics_subscribers.sql",
+        include_str!("../queries/90_metrics_subscribers.sql"),
+    );
+    /// Per-bank counts.
+    pub const METRICS_ACCOUNTS: (&str, &str) = (
+        "91_metrics_accounts.sql",
+        include_str!("../queries/91_metrics_accounts.sql"),
+    );
+    /// Key-based progress.
+    pub const PROGRESS: (&str, &str) = (
+        "95_progress.sql",
+        include_str!("../queries/95_progress.sql"),
+    );
 }
 
 /// The commit marker `metrics/date=D/_PUBLISHED.json`.
@@ -268,7 +294,7 @@ pub async fn write_reports(
     for (extract, chosen, (file, text)) in kinds {
         for c in chosen.iter() {
             let p = BTreeMap::from([("SOURCE", c.source.clone())]);
-            let df = reconcile::query(ctx, file, &reconcile::render(file, text, &p)?).await?;
+            let df = engine::query(ctx, file, &engine::render(file, text, &p)?).await?;
             let pq = report_key(extract, &c.source, date);
             let csv = pq.replace("flags.parquet", "flags.csv");
             let started = std::time::Instant::now();
@@ -277,57 +303,10 @@ pub async fn write_reports(
         }
     }
     let (file, text) = sql::REPORT_REJECTS;
-    let df = reconcile::query(ctx, file, text).await?;
+    let df = engine::query(ctx, file, text).await?;
     let key = format!("reports/rejects/date={date}/rejects.parquet");
     files.extend(write_query(root, df, file, &key, None, stage).await?);
     Ok(files)
-}
-
-/// One source's entry of carriers.json / banks.json (contract §6).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct SourceMetrics {
-    /// Run date D.
-    pub as_of: String,
-    /// Carrier or bank code.
-    pub source: String,
-    /// as_of of the extract used.
-    pub extract_as_of: String,
-    /// Accepted rows of the extract.
-    pub total: u64,
-    /// Row-level rejects of that extract.
-    pub rows_rejected: u64,
-    /// Rows of type foreigner/organization.
-    pub out_of_scope: u64,
-    /// Rows with at least one reason.
-    pub flagged: u64,
-    /// Individual rows with no reason.
-    pub clean: u64,
-    /// 100 × clean / (total − out_of_scope), 2 decimals; null when that is 0.
-    pub clean_pct: Option<f64>,
-    /// Reason → rows carrying it (every reason of the extract kind).
-    pub flags_by_reason: BTreeMap<String, u64>,
-    /// Flagged rows whose status is blocked_* (carriers) or suspended (banks).
-    pub flagged_blocked: u64,
-    /// Keys flagged now and not in the previous published run.
-    pub newly_flagged: u64,
-    /// Keys flagged in the previous published run and not now.
-    pub resolved: u64,
-    /// Keys flagged in the source's first published run.
-    pub baseline_flagged: u64,
-    /// Of those, keys not flagged now.
-    pub resolved_since_baseline: u64,
-    /// 100 × resolved_since_baseline / baseline_flagged, 2 decimals; null when 0.
-    pub cleanup_progress_pct: Option<f64>,
-}
-
-/// `100 × num / den` rounded to 2 decimals (ties to even on the exact binary
-/// value, as Python's `round(x, 2)` and Rust's formatting do); `None` when den is 0.
-pub fn pct(num: u64, den: u64) -> Option<f64> {
-    if den == 0 {
-        return None;
-    }
-    let x = 100.0 * num as f64 / den as f64;
-    format!("{x:.2}").parse().ok()
 }
 
 /// Rows of a small query as maps column → integer, keyed by `source` (and `extract`).
@@ -336,7 +315,7 @@ async fn collect_counts(
     file: &str,
     text: &str,
 ) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
-    let batches = reconcile::query(ctx, file, text)
+    let batches = engine::query(ctx, file, text)
         .await?
         .collect()
         .await
@@ -461,13 +440,13 @@ async fn progress(
             ("baseline_keys", earlier(&h.baseline)),
         ];
         for (name, report) in reports {
-            reconcile::register_report_keys(ctx, name, extract, report.as_deref()).await?;
+            engine::register_report_keys(ctx, name, extract, report.as_deref()).await?;
         }
         let p = BTreeMap::from([
             ("EXTRACT", extract.to_string()),
             ("SOURCE", c.source.clone()),
         ]);
-        counts.extend(collect_counts(ctx, file, &reconcile::render(file, text, &p)?).await?);
+        counts.extend(collect_counts(ctx, file, &engine::render(file, text, &p)?).await?);
     }
     Ok(counts)
 }

@@ -8,11 +8,12 @@ use std::time::Instant;
 use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
+use crate::catalog::Inputs;
 use crate::catalog::{self, Chosen};
 use crate::config::Config;
 use crate::ingest::{self, IngestReport};
 use crate::publish::{self, SourceMetrics};
-use crate::reconcile::{self, Inputs};
+use crate::reconcile;
 use crate::schema::Extract;
 use crate::sources;
 use crate::store::Root;
@@ -273,7 +274,7 @@ async fn run_stages(
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
-    let ctx = reconcile::session(root, cfg)?;
+    let ctx = crate::engine::session(root, cfg)?;
     let (limit, before) = previous_plans(root).await?;
     let sort_merge_first = reconcile::sort_merge_first(cfg, &inputs, limit, &before);
     record.reconcile_steps =
@@ -299,7 +300,7 @@ async fn run_stages(
     let published = publish::commit(root, date, run_id, files, &night, meta.fence.as_ref()).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
-    record.summary = summary(&ledgers, date, &night.carriers, &night.banks);
+    record.summary = summary(&night.sources, &night.carriers, &night.banks);
     record.sources = night.sources;
     info!(files = published.files.len(), "published");
     Ok(())
@@ -396,21 +397,21 @@ pub async fn choose_inputs(root: &Root, date: &str) -> Result<Inputs> {
     })
 }
 
+/// One line per carrier and bank for the CLI table. Its "rejected uploads"
+/// are the ones the dashboard and `sources.json` show
+/// ([`sources::rejected_uploads`]), counted.
 fn summary(
-    all: &sources::SourceLedgers,
-    date: &str,
+    statuses: &[sources::SourceStatus],
     carriers: &[SourceMetrics],
     banks: &[SourceMetrics],
 ) -> Vec<SummaryRow> {
     let mut rows = vec![];
     for (kind, metrics) in [("carrier", carriers), ("bank", banks)] {
-        let ledgers = all.of(kind);
         for m in metrics {
-            let rejected = ledgers
+            let rejected = statuses
                 .iter()
-                .filter(|l| l.key.source == m.source && l.key.as_of.as_str() <= date)
-                .filter(|l| l.decisions.last().is_some_and(|d| d.status == "rejected"))
-                .count() as u64;
+                .find(|s| s.kind == kind && s.source == m.source)
+                .map_or(0, |s| s.rejected_uploads.len() as u64);
             rows.push(SummaryRow {
                 kind: kind.into(),
                 source: m.source.clone(),

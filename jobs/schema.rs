@@ -7,7 +7,6 @@ use std::fmt;
 use arrow::datatypes::{DataType, Schema};
 use serde::Deserialize;
 
-use crate::{Error, Result};
 
 /// The three extract kinds of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -181,11 +180,6 @@ fn contracts() -> &'static [ExtractSchema; 3] {
             parse(include_str!("../schemas/accounts.v1.toml")),
         ]
     })
-}
-
-/// Reads a schema file from disk (for `junkrecon check --schema`), validating it.
-pub fn load_schema_file(text: &str) -> Result<ExtractSchema> {
-    toml::from_str(text).map_err(|e| Error::Config(format!("schema file: {e}")))
 }
 
 #[cfg(test)]

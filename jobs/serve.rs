@@ -16,7 +16,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDate, Utc};
@@ -55,66 +55,7 @@ impl Trigger {
     }
 }
 
-/// Counters of one job kind, shown on `/metrics` and `/healthz`.
-#[derive(Debug, Clone, Default, Serialize)]
-pub struct JobStats {
-    /// Attempts started.
-    pub runs: u64,
-    /// Attempts that failed.
-    pub failures: u64,
-    /// Attempts abandoned at shutdown.
-    pub abandoned: u64,
-    /// Wall seconds of the last finished attempt.
-    pub last_duration_secs: Option<f64>,
-    /// Unix time of the last success.
-    pub last_success_unix: Option<i64>,
-    /// Error of the last failed attempt (store and query errors; never row values).
-    pub last_error: Option<String>,
-    /// An attempt is in flight.
-    pub running: bool,
-}
-
-/// The service's job counters.
-#[derive(Debug, Default)]
-pub struct Stats {
-    poll: Mutex<JobStats>,
-    nightly: Mutex<JobStats>,
-}
-
-impl Stats {
-    fn of(&self, job: &str) -> &Mutex<JobStats> {
-        if job == "poll" {
-            &self.poll
-        } else {
-            &self.nightly
-        }
-    }
-
-    fn update(&self, job: &str, f: impl FnOnce(&mut JobStats)) {
-        let mut g = self.of(job).lock().unwrap_or_else(|p| p.into_inner());
-        f(&mut g);
-    }
-
-    /// A copy of one job's counters (`poll` or `nightly`).
-    pub fn get(&self, job: &str) -> JobStats {
-        self.of(job)
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-}
-
-/// What the HTTP handlers and the worker share.
-pub struct Shared {
-    /// The store root.
-    pub root: Root,
-    /// The configuration.
-    pub cfg: Config,
-    /// Job counters.
-    pub stats: Stats,
-    /// This process's lease holder id.
-    pub holder: String,
-}
+pub use crate::state::{JobStats, Shared, Stats};
 
 /// Runs the service until `shutdown` completes, listening on the configured address.
 pub async fn serve(

@@ -9,9 +9,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::catalog::{self, Chosen, FolderLedger};
+use crate::catalog::{self, Chosen, FolderLedger, Inputs};
 use crate::config::Config;
-use crate::reconcile::Inputs;
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::Result;
@@ -73,6 +72,32 @@ impl SourceLedgers {
     }
 }
 
+/// The rejected uploads of `source` that matter on night `date`: those whose
+/// latest decision is a rejection, dated on or before `date` and not before
+/// the extract in use (`since`; empty when none is in use). An older
+/// rejection was superseded by the accepted extract. The one rule for every
+/// reader: `status`, the run's table, `sources.json` and the dashboard.
+pub fn rejected_uploads(
+    ledgers: &[FolderLedger],
+    source: &str,
+    date: &str,
+    since: &str,
+) -> Vec<RejectedUpload> {
+    ledgers
+        .iter()
+        .filter(|l| l.key.source == source)
+        .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of.as_str() >= since)
+        .filter_map(|l| {
+            let last = l.decisions.last()?;
+            (last.status == "rejected").then(|| RejectedUpload {
+                as_of: l.key.as_of.clone(),
+                reason: last.reason.clone(),
+                decided_at: last.decided_at.clone(),
+            })
+        })
+        .collect()
+}
+
 /// Status of every carrier and bank known on night D: expected ones, ones
 /// with an extract in use, and ones with only rejected uploads.
 pub fn statuses(
@@ -100,19 +125,7 @@ pub fn statuses(
         for (source, used) in known {
             let extract_as_of = used.map(|c| c.as_of.clone());
             let since = extract_as_of.clone().unwrap_or_default();
-            let rejected_uploads = ledgers
-                .iter()
-                .filter(|l| l.key.source == source)
-                .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of >= since)
-                .filter_map(|l| {
-                    let last = l.decisions.last()?;
-                    (last.status == "rejected").then(|| RejectedUpload {
-                        as_of: l.key.as_of.clone(),
-                        reason: last.reason.clone(),
-                        decided_at: last.decided_at.clone(),
-                    })
-                })
-                .collect();
+            let rejected_uploads = rejected_uploads(ledgers, &source, date, &since);
             let is_expected = expected.contains(&source);
             out.push(SourceStatus {
                 kind: kind.into(),

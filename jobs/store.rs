@@ -20,7 +20,21 @@ use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 use url::Url;
 
+use serde::{Deserialize, Serialize};
+
+use crate::guard::LandingGuard;
 use crate::{Error, Result};
+
+/// One file of a publication.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct PublishedFile {
+    /// Key relative to the root.
+    pub path: String,
+    /// Hex sha256 of its bytes.
+    pub sha256: String,
+    /// Size in bytes.
+    pub bytes: u64,
+}
 
 /// Removes `dir` and the folders under it that hold no file, deepest first;
 /// a folder that still holds something (or cannot be read) stays.
@@ -43,7 +57,10 @@ pub const DATAFUSION_URL: &str = "junkrecon://root/";
 /// The store root all paths of the contract are relative to.
 #[derive(Clone, Debug)]
 pub struct Root {
+    /// The store as every job sees it: behind [`LandingGuard`].
     store: Arc<dyn ObjectStore>,
+    /// The same store without the guard, for [`Root::as_sender`] only.
+    unguarded: Arc<dyn ObjectStore>,
     display: String,
     /// The directory of a local root (object stores have no folders to tidy;
     /// a local file system keeps empty ones).
@@ -216,8 +233,10 @@ impl Root {
             .map_err(|e| Error::Root(format!("{}: {e}", path.display())))?;
         let local = object_store::local::LocalFileSystem::new_with_prefix(&abs)
             .map_err(|e| Error::Root(format!("{}: {e}", abs.display())))?;
+        let local: Arc<dyn ObjectStore> = Arc::new(local);
         Ok(Root {
-            store: Arc::new(local),
+            store: Arc::new(LandingGuard::new(local.clone())),
+            unguarded: local,
             display: abs.display().to_string(),
             local: Some(abs),
             paged: None,
@@ -274,7 +293,8 @@ impl Root {
             Arc::new(PrefixStore::new(s3, prefix.as_str()))
         };
         Ok(Root {
-            store,
+            store: Arc::new(LandingGuard::new(store.clone())),
+            unguarded: store,
             display: format!("s3://{bucket}/{prefix}"),
             local: None,
             paged: Some(paged),
@@ -301,16 +321,29 @@ impl Root {
     /// Wraps an existing store (tests, other backends).
     pub fn from_store(store: Arc<dyn ObjectStore>, display: impl Into<String>) -> Root {
         Root {
-            store,
+            store: Arc::new(LandingGuard::new(store.clone())),
+            unguarded: store,
             display: display.into(),
             local: None,
             paged: None,
         }
     }
 
-    /// The underlying store, rooted at the root.
+    /// The underlying store, rooted at the root, behind the landing guard:
+    /// whoever writes through it (raw writers, DataFusion) cannot change
+    /// anything under `landing/`.
     pub fn store(&self) -> Arc<dyn ObjectStore> {
         self.store.clone()
+    }
+
+    /// The same root without the landing guard, for the one tool that plays
+    /// the senders (`generate`, and tests that upload as senders do). No job
+    /// calls it; `tests/layout.rs` checks that no other module does.
+    pub fn as_sender(&self) -> Root {
+        Root {
+            store: self.unguarded.clone(),
+            ..self.clone()
+        }
     }
 
     /// How the root is shown to people (never contains credentials).
@@ -653,12 +686,12 @@ impl HashingWriter {
     }
 
     /// Completes the upload; returns its key, sha256 and size.
-    pub async fn finish(mut self, key: &str) -> Result<crate::publish::PublishedFile> {
+    pub async fn finish(mut self, key: &str) -> Result<PublishedFile> {
         self.inner
             .shutdown()
             .await
             .map_err(|e| Error::encode(key, e))?;
-        Ok(crate::publish::PublishedFile {
+        Ok(PublishedFile {
             path: key.to_string(),
             sha256: hex::encode(self.hasher.finalize()),
             bytes: self.bytes,
@@ -830,6 +863,23 @@ pub fn is_transient(e: &object_store::Error) -> bool {
     }
 }
 
+/// Whether an error is a store or I/O failure underneath, and then whether
+/// it is transient (see [`is_transient`]); `None` when neither appears in
+/// its chain (an encoding or logic failure of junkrecon's own).
+pub fn store_failure(e: &(dyn std::error::Error + 'static)) -> Option<bool> {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if let Some(s) = c.downcast_ref::<object_store::Error>() {
+            return Some(is_transient(s));
+        }
+        if let Some(io) = c.downcast_ref::<std::io::Error>() {
+            return Some(!is_permanent_io(io));
+        }
+        cause = c.source();
+    }
+    None
+}
+
 /// A store error in one line, with the S3 error code when the store sent an
 /// XML error body (`404 Not Found: <?xml ...` otherwise hides it).
 pub fn short_store_error(e: &object_store::Error) -> String {
@@ -848,7 +898,7 @@ pub fn short_store_error(e: &object_store::Error) -> String {
 }
 
 fn refuse_landing(key: &str) -> Result<()> {
-    if key == "landing" || key.starts_with("landing/") {
+    if crate::guard::is_landing(key) {
         return Err(Error::Root(format!(
             "refusing to write or delete {key}: landing/ belongs to the senders"
         )));

@@ -432,3 +432,34 @@ async fn a_sender_can_check_files_before_uploading() {
         Some("good.parquet: missing column account_number")
     );
 }
+
+/// The run's table, `sources.json` and the dashboard count a source's
+/// rejected uploads by one rule: a rejection superseded by a later accepted
+/// extract no longer counts, one newer than the extract in use does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_reader_counts_rejected_uploads_alike() {
+    let t = Tree::sample();
+    let spoil = |source: &str, date: &str| {
+        let mut m = t.manifest("subscribers", source, date);
+        m["files"][0]["sha256"] = "0".repeat(64).into();
+        t.set_manifest("subscribers", source, date, &m);
+    };
+    spoil("VIETTEL", "2026-11-20"); // superseded on night 2 by an accepted upload
+    spoil("VINAPHONE", "2026-11-21"); // newer than the extract in use on night 2
+    t.run("2026-11-20").await.unwrap();
+    let record = t.run("2026-11-21").await.unwrap();
+    let published: Vec<junkrecon::sources::SourceStatus> = serde_json::from_slice(
+        &std::fs::read(t.path().join("metrics/date=2026-11-21/sources.json")).unwrap(),
+    )
+    .unwrap();
+    for (source, want) in [("VIETTEL", 0), ("VINAPHONE", 1), ("MOBIFONE", 0)] {
+        let row = record.summary.iter().find(|r| r.source == source).unwrap();
+        let status = published.iter().find(|s| s.source == source).unwrap();
+        assert_eq!(row.rejected_uploads, want, "{source}: the run's table");
+        assert_eq!(
+            status.rejected_uploads.len() as u64,
+            want,
+            "{source}: sources.json"
+        );
+    }
+}

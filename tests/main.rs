@@ -11,6 +11,7 @@ mod generated;
 mod golden;
 mod hostile;
 mod idempotence;
+mod layout;
 mod memory;
 mod ops;
 mod properties;

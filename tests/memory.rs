@@ -120,14 +120,14 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
     let inputs = junkrecon::run::choose_inputs(&root, D2).await.unwrap();
 
     let hash_cfg = Config::default();
-    let hash = reconcile::session(&root, &hash_cfg).unwrap();
+    let hash = junkrecon::engine::session(&root, &hash_cfg).unwrap();
     reconcile::reconcile(&hash, &inputs, D2, &hash_cfg, "work/test-hash/", &[])
         .await
         .unwrap();
 
     let auto_cfg = config(Joins::Auto);
     let pool = Some(Arc::new(NoHashTables::default()) as Arc<dyn MemoryPool>);
-    let auto = reconcile::session_with_pool(&root, &auto_cfg, pool.clone()).unwrap();
+    let auto = junkrecon::engine::session_with_pool(&root, &auto_cfg, pool.clone()).unwrap();
     let plans = reconcile::reconcile(&auto, &inputs, D2, &auto_cfg, "work/test-auto/", &[])
         .await
         .unwrap();
@@ -138,7 +138,7 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
 
     // `joins = "hash"` is never re-planned: the run stops at the first step.
     let strict_cfg = config(Joins::Hash);
-    let strict = reconcile::session_with_pool(&root, &strict_cfg, pool).unwrap();
+    let strict = junkrecon::engine::session_with_pool(&root, &strict_cfg, pool).unwrap();
     let e = reconcile::reconcile(&strict, &inputs, D2, &strict_cfg, "work/test-strict/", &[])
         .await
         .unwrap_err()
@@ -237,8 +237,8 @@ async fn distinct_counts_finish(engine_spill_files: bool) -> bool {
         target_partitions: 2,
         ..Config::default()
     };
-    let pool = reconcile::bounded_pool(4 * 1024 * 1024);
-    let ctx = reconcile::session_with_pool(&tree.root(), &cfg, Some(pool)).unwrap();
+    let pool = junkrecon::engine::bounded_pool(4 * 1024 * 1024);
+    let ctx = junkrecon::engine::session_with_pool(&tree.root(), &cfg, Some(pool)).unwrap();
     if engine_spill_files {
         let engine = datafusion::prelude::SessionConfig::new();
         let default = engine.options().execution.max_spill_file_size_bytes;
@@ -420,7 +420,8 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     // One bucket: the hash tables' sizes, and the flags, without a cap.
     let whole_pool = Arc::new(HashTablesUpTo::new(usize::MAX));
     let cfg = Config::default();
-    let whole = reconcile::session_with_pool(&root, &cfg, Some(whole_pool.clone())).unwrap();
+    let whole =
+        junkrecon::engine::session_with_pool(&root, &cfg, Some(whole_pool.clone())).unwrap();
     let plans = reconcile::reconcile(&whole, &inputs, D1, &cfg, "work/test-whole/", &[])
         .await
         .unwrap();
@@ -432,7 +433,7 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     // Under a cap of half the largest table, one bucket is re-planned...
     let cap = largest / 2;
     let capped = Arc::new(HashTablesUpTo::new(cap)) as Arc<dyn MemoryPool>;
-    let one = reconcile::session_with_pool(&root, &cfg, Some(capped.clone())).unwrap();
+    let one = junkrecon::engine::session_with_pool(&root, &cfg, Some(capped.clone())).unwrap();
     let plans = reconcile::reconcile(&one, &inputs, D1, &cfg, "work/test-one/", &[])
         .await
         .unwrap();
@@ -444,7 +445,8 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         ..Config::default()
     };
     let eight_pool = Arc::new(HashTablesUpTo::new(cap));
-    let eight = reconcile::session_with_pool(&root, &split_cfg, Some(eight_pool.clone())).unwrap();
+    let eight =
+        junkrecon::engine::session_with_pool(&root, &split_cfg, Some(eight_pool.clone())).unwrap();
     let plans = reconcile::reconcile(&eight, &inputs, D1, &split_cfg, "work/test-eight/", &[])
         .await
         .unwrap();

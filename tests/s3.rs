@@ -79,6 +79,7 @@ fn fresh_root(env: &S3Env, cfg: &Config, name: &str) -> Root {
 
 /// Uploads the sample's landing tree, as senders would.
 async fn upload_sample(root: &Root) {
+    let root = &root.as_sender();
     let base = sample_dir();
     let mut files = vec![];
     walk(&base.join("landing"), &mut |p| files.push(p.to_path_buf()));
@@ -447,7 +448,11 @@ async fn a_night_survives_a_store_outage_of_each_kind() {
             met: AtomicUsize::new(0),
         });
         let proxy = outage_proxy(env.endpoint.clone(), outage.clone()).await;
-        let cfg = config(&proxy);
+        // The production retry settings: how long an outage they ride out
+        // is what this test measures.
+        let mut cfg = config(&proxy);
+        cfg.s3.max_retries = S3Settings::default().max_retries;
+        cfg.s3.retry_timeout_secs = S3Settings::default().retry_timeout_secs;
         let spec = format!("s3://{}/{}", env.bucket, unique_prefix("outage"));
         let root = Root::open_with(&spec, &cfg.s3).unwrap();
         // Uploaded past the proxy: the outage is the night's, not the senders'.

@@ -1,0 +1,335 @@
+//! The DataFusion engine every stage runs on: the session built from
+//! `Config` (memory pool, spill, partitions), the registration of Parquet
+//! folders and report keys as tables, and the rendering of the SQL in
+//! `queries/` with its parameters. It knows no stage and no rule: it must
+//! never decide what a query means, only run it.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, Int64Array, StringArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::config::ConfigNonZeroUsize;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
+use datafusion::datasource::MemTable;
+use datafusion::execution::memory_pool::{
+    FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
+};
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::prelude::{col, DataFrame, SessionConfig, SessionContext};
+use datafusion::sql::parser::DFParser;
+
+use crate::config::Config;
+use crate::schema::Extract;
+use crate::store::{Root, DATAFUSION_URL};
+use crate::{Error, Result};
+
+/// A DataFusion session reading the root through the store (`junkrecon://root/`),
+/// with a memory pool of `memory_limit_mb` when one is set.
+pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
+    let pool = (cfg.memory_limit_mb > 0)
+        .then(|| bounded_pool((cfg.memory_limit_mb as usize) * 1024 * 1024));
+    session_with_pool(root, cfg, pool)
+}
+
+/// The memory pool of a limited session: fair shares for spilling operators,
+/// and errors that name the five largest consumers.
+pub fn bounded_pool(bytes: usize) -> Arc<dyn MemoryPool> {
+    Arc::new(TrackConsumersPool::new(
+        FairSpillPool::new(bytes),
+        std::num::NonZeroUsize::new(5).expect("non-zero"),
+    ))
+}
+
+/// [`session`] with the caller's memory pool (`None`: unbounded). Tests use a
+/// pool that refuses chosen reservations.
+pub fn session_with_pool(
+    root: &Root,
+    cfg: &Config,
+    pool: Option<Arc<dyn MemoryPool>>,
+) -> Result<SessionContext> {
+    let partitions = if cfg.target_partitions == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        cfg.target_partitions
+    };
+    // Plain Utf8 from Parquet: string_to_array on Utf8View returns a list type
+    // other than the one it plans (DataFusion 55), which breaks the reports.
+    let mut config = SessionConfig::new();
+    let parquet = &mut config.options_mut().execution.parquet;
+    parquet.schema_force_view_types = false;
+    // The engine writes only the run's work tables (deleted when the run
+    // ends; reports have their own writer): LZ4 costs a fraction of the
+    // default zstd's CPU for files read once or twice.
+    parquet.compression = Some("lz4_raw".into());
+    // Nor dictionaries: most of their columns are keys, ID numbers and
+    // names, unique per row, and building a dictionary for each column
+    // chunk before giving up on it took a third of the CPU of a split write
+    // (perf, 10M persons under 1 GiB).
+    parquet.dictionary_enabled = Some(false);
+    let mut config = config
+        .with_target_partitions(partitions)
+        .with_batch_size(cfg.batch_size)
+        .with_information_schema(false);
+    let mut rt = RuntimeEnvBuilder::new();
+    if let Some(pool) = pool {
+        if let MemoryLimit::Finite(bytes) = pool.memory_limit() {
+            fit_buffers(&mut config, bytes);
+            rt = rt.with_max_spill_merge_fan_in(merge_fan_in(bytes, cfg.batch_size));
+        }
+        rt = rt.with_memory_pool(pool);
+    }
+    if !cfg.spill_dir.is_empty() {
+        rt = rt.with_temp_file_path(&cfg.spill_dir);
+    }
+    let rt = rt.build_arc().map_err(|e| Error::query("session", e))?;
+    let ctx = SessionContext::new_with_config_rt(config, rt);
+    let url = url::Url::parse(DATAFUSION_URL).expect("constant URL");
+    ctx.register_object_store(&url, root.store());
+    Ok(ctx)
+}
+
+/// Scales the engine's fixed-size buffers to a memory pool of `bytes`.
+fn fit_buffers(config: &mut SessionConfig, bytes: usize) {
+    let exec = &mut config.options_mut().execution;
+    // Each sort sets aside this much of the pool for its final merge (10 MiB
+    // by default); with a small pool and several sorts at once (sort-merge
+    // joins) the default alone would exhaust it.
+    exec.sort_spill_reservation_bytes = exec.sort_spill_reservation_bytes.min(bytes / 64);
+    // A Parquet writer holds its row group until it is full: at most one row
+    // per 2 KiB of pool keeps the writers of the intermediate tables to a
+    // small share of it (1M rows, the default, from a 2 GiB pool up).
+    exec.parquet.max_row_group_size = exec.parquet.max_row_group_size.min(bytes / 2048).max(8192);
+    // One spill file per spilled repartition batch. In DataFusion 55.2 a
+    // repartition output read from a spill file still open for writing can
+    // park every worker for good when two inputs spill at once
+    // (apache/datafusion#24883, fixed upstream after 55.2): a 30M night hung
+    // in its progress aggregation. A file finished as soon as its batch is
+    // written is never waited on. (Never refusing repartition buffers, the
+    // earlier workaround, kept the engine off that path but let them take
+    // 70 % of a 512 MiB pool.)
+    exec.max_spill_file_size_bytes = ConfigNonZeroUsize::try_new(1).expect("1 is not zero");
+}
+
+/// How many spill files one external-sort merge pass may open under a pool
+/// of `bytes`. The engine's default is no limit: a merge reserves a read
+/// buffer for every spill file it can, so past the limit one sort's merge
+/// took half the pool and the next sort of the same plan (a sort-merge join
+/// sorts both sides of every join at once) failed with "Not enough memory to
+/// continue external sort". Capped, a merge takes at most about 1/16 of the
+/// pool (a file's buffer is taken as `batch_size` × 512 bytes: two batches
+/// of ~128-byte rows plus their sort keys) and sorts that spilled more files
+/// merge them in several passes: more disk reads, bounded memory.
+fn merge_fan_in(bytes: usize, batch_size: usize) -> usize {
+    let per_file = batch_size.max(1) * 512;
+    (bytes / 16 / per_file).clamp(4, 128)
+}
+
+/// Registers the Parquet files under the given folders (keys relative to the
+/// root, ending in `/`) as one table with a declared schema.
+pub async fn register_parquet(
+    ctx: &SessionContext,
+    name: &str,
+    keys: &[String],
+    schema: SchemaRef,
+) -> Result<()> {
+    if keys.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(|e| Error::query(name, e))?;
+        ctx.register_table(name, Arc::new(empty))
+            .map_err(|e| Error::query(name, e))?;
+        return Ok(());
+    }
+    let table = parquet_folders(name, keys, schema)?;
+    ctx.register_table(name, Arc::new(table))
+        .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+/// A table over the `.parquet` files under folders of the root, with a
+/// declared schema (no inference, no single-object listing).
+pub fn parquet_folders(name: &str, dirs: &[String], schema: SchemaRef) -> Result<ListingTable> {
+    parquet_table(name, dirs, schema, vec![])
+}
+
+/// [`parquet_folders`] with columns read from folder names (`col=value/`),
+/// which follow the files' columns in the table.
+pub fn parquet_table(
+    name: &str,
+    dirs: &[String],
+    file_schema: SchemaRef,
+    folder_columns: Vec<(String, DataType)>,
+) -> Result<ListingTable> {
+    let urls = dirs
+        .iter()
+        .map(|k| ListingTableUrl::parse(Root::datafusion_url(k)))
+        .collect::<datafusion::error::Result<Vec<_>>>()
+        .map_err(|e| Error::query(name, e))?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(".parquet")
+        .with_table_partition_cols(folder_columns);
+    let cfg = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(opts)
+        .with_schema(file_schema);
+    ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))
+}
+
+/// Replaces `${NAME}` placeholders; an unknown or unreplaced placeholder is an error.
+pub fn render(file: &str, sql: &str, params: &BTreeMap<&str, String>) -> Result<String> {
+    let mut out = sql.to_string();
+    for (k, v) in params {
+        out = out.replace(&format!("${{{k}}}"), v);
+    }
+    if let Some(pos) = out.find("${") {
+        let end = out[pos..]
+            .find('}')
+            .map(|e| pos + e + 1)
+            .unwrap_or(out.len());
+        return Err(Error::Invalid {
+            what: format!("queries/{file}"),
+            message: format!("unknown placeholder {}", &out[pos..end]),
+        });
+    }
+    Ok(out)
+}
+
+/// Runs every statement of a script (views are created, nothing is collected).
+pub async fn run_script(ctx: &SessionContext, file: &str, sql: &str) -> Result<()> {
+    let statements = DFParser::parse_sql(sql).map_err(|e| Error::query(file, e))?;
+    for st in statements {
+        let plan = ctx
+            .state()
+            .statement_to_plan(st)
+            .await
+            .map_err(|e| Error::query(file, e))?;
+        ctx.execute_logical_plan(plan)
+            .await
+            .map_err(|e| Error::query(file, e))?
+            .collect()
+            .await
+            .map_err(|e| Error::query(file, e))?;
+    }
+    Ok(())
+}
+
+/// Plans one single-statement query file.
+pub async fn query(ctx: &SessionContext, file: &str, sql: &str) -> Result<DataFrame> {
+    ctx.sql(sql).await.map_err(|e| Error::query(file, e))
+}
+
+/// Schema of `now_keys` / `previous_keys` / `baseline_keys`.
+pub fn keys_schema() -> SchemaRef {
+    Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false)]))
+}
+
+/// Registers `name` as the key column (`msisdn` or `account_number`, as
+/// `key`) of one report: the `.parquet` file under the folder of `report`
+/// (a key relative to the root; the CSV beside it is skipped), read with an
+/// explicit one-column schema. No report: an empty table.
+pub async fn register_report_keys(
+    ctx: &SessionContext,
+    name: &str,
+    extract: Extract,
+    report: Option<&str>,
+) -> Result<()> {
+    ctx.deregister_table(name)
+        .map_err(|e| Error::query(name, e))?;
+    let Some(report) = report else {
+        let empty =
+            MemTable::try_new(keys_schema(), vec![vec![]]).map_err(|e| Error::query(name, e))?;
+        ctx.register_table(name, Arc::new(empty))
+            .map_err(|e| Error::query(name, e))?;
+        return Ok(());
+    };
+    let key_col = match extract {
+        Extract::Subscribers => "msisdn",
+        _ => "account_number",
+    };
+    let schema = Arc::new(Schema::new(vec![Field::new(
+        key_col,
+        DataType::Utf8,
+        false,
+    )]));
+    let dir = report
+        .rsplit_once('/')
+        .map(|(d, _)| format!("{d}/"))
+        .unwrap_or_default();
+    let table = parquet_folders(name, &[dir], schema)?;
+    let df = ctx
+        .read_table(Arc::new(table))
+        .and_then(|df| df.select(vec![col(key_col).alias("key")]))
+        .map_err(|e| Error::query(name, e))?;
+    ctx.register_table(name, df.into_view())
+        .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+/// A column of a query result cast to `T`'s type (the engine may choose
+/// another integer width or a view type).
+fn column_as<T: Array + Clone + 'static>(b: &RecordBatch, name: &str, ty: DataType) -> Result<T> {
+    let c = b.column_by_name(name).ok_or_else(|| Error::Invalid {
+        what: "query result".into(),
+        message: format!("no column {name}"),
+    })?;
+    let c = cast(c, &ty).map_err(|e| Error::encode(name, e))?;
+    Ok(c.as_any()
+        .downcast_ref::<T>()
+        .expect("cast to the requested type")
+        .clone())
+}
+
+/// An integer column of a query result, whatever integer type the engine chose.
+pub(crate) fn int_column(b: &RecordBatch, name: &str) -> Result<Int64Array> {
+    column_as(b, name, DataType::Int64)
+}
+
+/// A text column of a query result as plain Utf8.
+pub(crate) fn str_column(b: &RecordBatch, name: &str) -> Result<StringArray> {
+    column_as(b, name, DataType::Utf8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn render_replaces_and_refuses_unknown() {
+        let p = BTreeMap::from([("AS_OF", "2026-11-20".to_string())]);
+        assert_eq!(
+            render("t", "DATE '${AS_OF}'", &p).unwrap(),
+            "DATE '2026-11-20'"
+        );
+        let e = render("t", "${NOPE} x", &p).unwrap_err();
+        assert!(e.to_string().contains("${NOPE}"), "{e}");
+    }
+
+    #[test]
+    fn merge_fan_in_follows_pool_and_batch_size() {
+        const GIB: usize = 1 << 30;
+        assert_eq!(merge_fan_in(GIB, 8192), 16);
+        assert_eq!(merge_fan_in(4 * GIB, 8192), 64);
+        assert_eq!(merge_fan_in(GIB, 2048), 64);
+        assert_eq!(merge_fan_in(64 << 20, 8192), 4, "never below 4 files");
+        assert_eq!(merge_fan_in(64 * GIB, 8192), 128, "never above 128 files");
+    }
+
+    #[test]
+    fn a_limited_session_caps_merge_fan_in_and_an_unlimited_one_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Root::open(dir.path().to_str().unwrap()).unwrap();
+        let cfg = Config::default();
+        let limited = session_with_pool(&root, &cfg, Some(bounded_pool(1 << 30))).unwrap();
+        assert_eq!(
+            limited.runtime_env().disk_manager.max_spill_merge_fan_in(),
+            16
+        );
+        let open = session_with_pool(&root, &cfg, None).unwrap();
+        assert_eq!(open.runtime_env().disk_manager.max_spill_merge_fan_in(), 0);
+    }
+}
