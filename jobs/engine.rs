@@ -218,6 +218,22 @@ pub async fn run_script(ctx: &SessionContext, file: &str, sql: &str) -> Result<(
     Ok(())
 }
 
+/// Runs `work` with the session's options changed by `change`, then puts
+/// every option back as it was, whether `work` succeeded or not: a step's
+/// own settings (join strategy, writer layout) never leak into the queries
+/// that follow on the same session.
+pub async fn scoped_options<T>(
+    ctx: &SessionContext,
+    change: impl FnOnce(&mut datafusion::config::ConfigOptions),
+    work: impl std::future::Future<Output = T>,
+) -> T {
+    let saved = ctx.state_ref().read().config().options().as_ref().clone();
+    change(ctx.state_ref().write().config_mut().options_mut());
+    let out = work.await;
+    *ctx.state_ref().write().config_mut().options_mut() = saved;
+    out
+}
+
 /// Plans one single-statement query file.
 pub async fn query(ctx: &SessionContext, file: &str, sql: &str) -> Result<DataFrame> {
     ctx.sql(sql).await.map_err(|e| Error::query(file, e))
@@ -331,5 +347,24 @@ mod tests {
         );
         let open = session_with_pool(&root, &cfg, None).unwrap();
         assert_eq!(open.runtime_env().disk_manager.max_spill_merge_fan_in(), 0);
+    }
+
+    #[tokio::test]
+    async fn scoped_options_are_put_back_after_the_work() {
+        let ctx = SessionContext::new();
+        let before = ctx.state_ref().read().config().options().as_ref().clone();
+        let seen = scoped_options(
+            &ctx,
+            |o| {
+                o.optimizer.prefer_hash_join = !o.optimizer.prefer_hash_join;
+                o.execution.target_partitions += 3;
+            },
+            async { ctx.state_ref().read().config().options().execution.target_partitions },
+        )
+        .await;
+        assert_eq!(seen, before.execution.target_partitions + 3);
+        let after = ctx.state_ref().read().config().options().as_ref().clone();
+        assert_eq!(after.optimizer.prefer_hash_join, before.optimizer.prefer_hash_join);
+        assert_eq!(after.execution.target_partitions, before.execution.target_partitions);
     }
 }

@@ -33,6 +33,7 @@ use sha2::{Digest, Sha256};
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::{self, Decision};
+use crate::config::Config;
 use crate::curated::{curated_schema, rejects_schema};
 use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
@@ -117,7 +118,7 @@ struct RowReject {
 /// Folders are decided in parallel (one task per folder, as many at once as
 /// there are cores): each streams its files with bounded memory, and the
 /// report lists them in discovery order whatever order they finish in.
-pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
+pub async fn ingest(root: &Root, run_id: &str, cfg: &Config) -> Result<IngestReport> {
     let mut report = IngestReport::default();
     let mut keys = vec![];
     for extract in Extract::ALL {
@@ -127,10 +128,10 @@ pub async fn ingest(root: &Root, run_id: &str) -> Result<IngestReport> {
         .map(|n| n.get())
         .unwrap_or(2);
     let tasks = keys.into_iter().enumerate().map(|(i, key)| {
-        let (root, run_id) = (root.clone(), run_id.to_string());
+        let (root, run_id, cfg) = (root.clone(), run_id.to_string(), cfg.clone());
         let span = tracing::info_span!("upload", upload = %key.label());
         let task =
-            tokio::spawn(async move { ingest_folder(&root, &key, &run_id).await }.instrument(span));
+            tokio::spawn(async move { ingest_folder(&root, &key, &run_id, &cfg).await }.instrument(span));
         async move { (i, task.await) }
     });
     // Unordered: `buffered` counts a finished folder waiting behind a slower
@@ -243,7 +244,12 @@ async fn listed_dirs(
     }
 }
 
-async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Folder> {
+async fn ingest_folder(
+    root: &Root,
+    key: &UploadKey,
+    run_id: &str,
+    cfg: &Config,
+) -> Result<Folder> {
     let dir = key.landing_dir();
     let manifest_key = format!("{dir}{MANIFEST}");
     let manifest_bytes = match root.regular_file(&manifest_key).await? {
@@ -271,7 +277,7 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str) -> Result<Fol
     );
     let outcome = match manifest_bytes.and_then(|b| manifest::parse_and_check(&b, key)) {
         Err(reason) => Ok(Verdict::rejected(reason, 0)),
-        Ok(m) => validate_and_curate(root, key, &m, &curated).await,
+        Ok(m) => validate_and_curate(root, key, &m, &curated, cfg).await,
     };
     let verdict = match outcome {
         Ok(v) => v,
@@ -421,6 +427,7 @@ async fn validate_and_curate(
     key: &UploadKey,
     m: &Manifest,
     curated: &str,
+    cfg: &Config,
 ) -> Result<Verdict> {
     let extract = Extract::parse(&key.extract).expect("discovered extract is valid");
     let dir = key.landing_dir();
@@ -482,7 +489,7 @@ async fn validate_and_curate(
         return Ok(Verdict::rejected(reason, rows_in));
     }
     if extract == Extract::Identity {
-        if let Some(reason) = identity_duplicates(root, curated, &checked).await? {
+        if let Some(reason) = identity_duplicates(root, curated, &checked, cfg).await? {
             return Ok(Verdict::rejected(reason, rows_in));
         }
     }
@@ -1079,13 +1086,16 @@ fn normalise_identity(
     ])
 }
 
-/// Runs `queries/checks/identity_duplicates.sql` over a curated identity upload.
+/// Runs `queries/checks/identity_duplicates.sql` over a curated identity
+/// upload, on a session under the configured memory limit (the check
+/// aggregates every registry key: at national scale, the night's largest).
 async fn identity_duplicates(
     root: &Root,
     curated: &str,
     files: &[CheckedFile],
+    cfg: &Config,
 ) -> Result<Option<String>> {
-    let ctx = crate::engine::session(root, &crate::config::Config::default())?;
+    let ctx = crate::engine::session(root, cfg)?;
     let parts = vec![format!("{curated}data/")];
     crate::engine::register_parquet(
         &ctx,

@@ -17,7 +17,7 @@ use datafusion::prelude::SessionContext;
 use crate::catalog::{Chosen, Inputs};
 use crate::config::{Config, Joins};
 use crate::curated::{curated_schema, rejects_schema};
-use crate::engine::{parquet_folders, parquet_table, register_parquet, render, run_script};
+use crate::engine::{self, parquet_folders, parquet_table, register_parquet, render, run_script};
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -429,45 +429,38 @@ async fn write_view(
     split_by: Option<&str>,
     writers: usize,
 ) -> datafusion::error::Result<SchemaRef> {
-    let row_group = {
-        let state = ctx.state_ref();
-        let mut state = state.write();
-        let options = state.config_mut().options_mut();
-        options.optimizer.prefer_hash_join = hash_joins;
-        if !hash_joins {
-            // The engine plans sort-merge joins only over two partitions or more.
-            options.execution.target_partitions = options.execution.target_partitions.max(2);
-        }
-        let parquet = &mut options.execution.parquet;
-        let row_group = parquet.max_row_group_size;
-        // A split write has a file open per bucket, each fed slices of the
-        // engine's batches: one plain writer per file (the engine's
-        // column-parallel writer costs more than it gains on small slices).
-        parquet.allow_single_file_parallelism = split_by.is_none();
-        if split_by.is_some() {
-            parquet.max_row_group_size = (row_group / writers.max(1)).max(8192);
-        }
-        row_group
-    };
-    let df = ctx.table(view).await?;
-    let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
-    let mut options = DataFrameWriteOptions::new();
-    if let Some(column) = split_by {
-        options = options.with_partition_by(vec![column.to_string()]);
-    }
-    let written = df
-        .write_parquet(&Root::datafusion_url(dir), options, None)
-        .await;
-    let state = ctx.state_ref();
-    state
-        .write()
-        .config_mut()
-        .options_mut()
-        .execution
-        .parquet
-        .max_row_group_size = row_group;
-    written?;
-    Ok(schema)
+    // These options hold for this one write: the session gets its own back
+    // after it (publish's queries run on the same session).
+    engine::scoped_options(
+        ctx,
+        |options| {
+            options.optimizer.prefer_hash_join = hash_joins;
+            if !hash_joins {
+                // The engine plans sort-merge joins only over two partitions or more.
+                options.execution.target_partitions = options.execution.target_partitions.max(2);
+            }
+            let parquet = &mut options.execution.parquet;
+            // A split write has a file open per bucket, each fed slices of the
+            // engine's batches: one plain writer per file (the engine's
+            // column-parallel writer costs more than it gains on small slices).
+            parquet.allow_single_file_parallelism = split_by.is_none();
+            if split_by.is_some() {
+                parquet.max_row_group_size = (parquet.max_row_group_size / writers.max(1)).max(8192);
+            }
+        },
+        async {
+            let df = ctx.table(view).await?;
+            let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            let mut options = DataFrameWriteOptions::new();
+            if let Some(column) = split_by {
+                options = options.with_partition_by(vec![column.to_string()]);
+            }
+            df.write_parquet(&Root::datafusion_url(dir), options, None)
+                .await?;
+            Ok(schema)
+        },
+    )
+    .await
 }
 
 /// Registers the Parquet files a view was written to under `dir` as `table`,

@@ -259,7 +259,7 @@ async fn run_stages(
         info!(dates = ?repaired, "completed publications interrupted earlier");
     }
     let t = Instant::now();
-    record.ingest = ingest::ingest(root, run_id).await?;
+    record.ingest = ingest::ingest(root, run_id, cfg).await?;
     record.stages.push(stage("ingest", t));
     info!(
         decided = record.ingest.decided.len(),

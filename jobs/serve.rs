@@ -428,7 +428,7 @@ struct PollRecord<'a> {
 
 /// Ingests new uploads; records what it decided under `runs/poll/`.
 async fn poll(shared: &Shared, run_id: &str) -> Result<()> {
-    let result = crate::ingest::ingest(&shared.root, run_id).await;
+    let result = crate::ingest::ingest(&shared.root, run_id, &shared.cfg).await;
     let (status, error, report) = match &result {
         Ok(r) if r.decided.is_empty() => return Ok(()),
         Ok(r) => ("succeeded", None, Some(r.clone())),
