@@ -359,12 +359,25 @@ mod tests {
                 o.optimizer.prefer_hash_join = !o.optimizer.prefer_hash_join;
                 o.execution.target_partitions += 3;
             },
-            async { ctx.state_ref().read().config().options().execution.target_partitions },
+            async {
+                ctx.state_ref()
+                    .read()
+                    .config()
+                    .options()
+                    .execution
+                    .target_partitions
+            },
         )
         .await;
         assert_eq!(seen, before.execution.target_partitions + 3);
         let after = ctx.state_ref().read().config().options().as_ref().clone();
-        assert_eq!(after.optimizer.prefer_hash_join, before.optimizer.prefer_hash_join);
-        assert_eq!(after.execution.target_partitions, before.execution.target_partitions);
+        assert_eq!(
+            after.optimizer.prefer_hash_join,
+            before.optimizer.prefer_hash_join
+        );
+        assert_eq!(
+            after.execution.target_partitions,
+            before.execution.target_partitions
+        );
     }
 }

@@ -130,8 +130,9 @@ pub async fn ingest(root: &Root, run_id: &str, cfg: &Config) -> Result<IngestRep
     let tasks = keys.into_iter().enumerate().map(|(i, key)| {
         let (root, run_id, cfg) = (root.clone(), run_id.to_string(), cfg.clone());
         let span = tracing::info_span!("upload", upload = %key.label());
-        let task =
-            tokio::spawn(async move { ingest_folder(&root, &key, &run_id, &cfg).await }.instrument(span));
+        let task = tokio::spawn(
+            async move { ingest_folder(&root, &key, &run_id, &cfg).await }.instrument(span),
+        );
         async move { (i, task.await) }
     });
     // Unordered: `buffered` counts a finished folder waiting behind a slower
@@ -244,12 +245,7 @@ async fn listed_dirs(
     }
 }
 
-async fn ingest_folder(
-    root: &Root,
-    key: &UploadKey,
-    run_id: &str,
-    cfg: &Config,
-) -> Result<Folder> {
+async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str, cfg: &Config) -> Result<Folder> {
     let dir = key.landing_dir();
     let manifest_key = format!("{dir}{MANIFEST}");
     let manifest_bytes = match root.regular_file(&manifest_key).await? {

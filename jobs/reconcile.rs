@@ -445,7 +445,8 @@ async fn write_view(
             // column-parallel writer costs more than it gains on small slices).
             parquet.allow_single_file_parallelism = split_by.is_none();
             if split_by.is_some() {
-                parquet.max_row_group_size = (parquet.max_row_group_size / writers.max(1)).max(8192);
+                parquet.max_row_group_size =
+                    (parquet.max_row_group_size / writers.max(1)).max(8192);
             }
         },
         async {

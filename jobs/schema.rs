@@ -7,7 +7,6 @@ use std::fmt;
 use arrow::datatypes::{DataType, Schema};
 use serde::Deserialize;
 
-
 /// The three extract kinds of the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Extract {

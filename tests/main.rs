@@ -19,3 +19,4 @@ mod publication;
 mod rules;
 mod s3;
 mod serve;
+mod steps;

@@ -252,7 +252,7 @@ fn bnk() -> Vec<Acc<'static>> {
     ]
 }
 
-async fn tree() -> Tree {
+pub async fn tree() -> Tree {
     let t = Tree::new();
     t.upload(
         "identity",
