@@ -172,7 +172,7 @@ impl Default for S3Settings {
             endpoint: String::new(),
             region: String::new(),
             allow_http: false,
-            max_retries: 30,
+            max_retries: 100,
             retry_timeout_secs: 180,
         }
     }

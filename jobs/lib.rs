@@ -8,6 +8,7 @@
 //! - [`config`]: the TOML configuration with its defaults.
 //! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
 //! - [`display`]: escapes untrusted text (senders' names, third-party messages) before it is printed.
+//! - [`reasons`]: the one list of reason codes (code, flag column, extracts) the SQL and the metrics are rendered from.
 //! - [`normalize`]: phones, trimming, name folding, ID masking: the contract's §3 in Rust.
 //! - [`logging`]: the binary's log set-up, with a cap on other crates' levels (their debug output holds personal data).
 //! - [`manifest`]: `_MANIFEST.json` parsing and its agreement with the landing path.
@@ -47,6 +48,7 @@ pub mod manifest;
 pub mod metrics;
 pub mod normalize;
 pub mod publish;
+pub mod reasons;
 pub mod reconcile;
 pub mod run;
 pub mod schema;

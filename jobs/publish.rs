@@ -29,6 +29,7 @@ use crate::catalog::Inputs;
 use crate::engine::{self, int_column, str_column};
 use crate::lease::Fence;
 pub use crate::metrics::{pct, SourceMetrics};
+use crate::reasons::{codes, REASONS};
 use crate::schema::Extract;
 pub use crate::store::PublishedFile;
 use crate::store::Root;
@@ -467,14 +468,15 @@ pub async fn metrics(
         seconds = started.elapsed().as_secs_f64(),
         "progress counted"
     );
+    let counted = crate::reasons::sql_params(REASONS);
     let (file, text) = sql::METRICS_SUBSCRIBERS;
-    let subs = collect_counts(ctx, file, text).await?;
+    let subs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
     let (file, text) = sql::METRICS_ACCOUNTS;
-    let accs = collect_counts(ctx, file, text).await?;
+    let accs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
     let build = |extract: Extract,
                  chosen: &[Chosen],
                  counts: &BTreeMap<(String, String), BTreeMap<String, u64>>,
-                 reasons: &[&str]| {
+                 reasons: Vec<&str>| {
         chosen
             .iter()
             .map(|c| {
@@ -521,9 +523,14 @@ pub async fn metrics(
         Extract::Subscribers,
         &inputs.subscribers,
         &subs,
-        SUBSCRIBER_REASONS,
+        codes(REASONS, Extract::Subscribers),
     );
-    let banks = build(Extract::Accounts, &inputs.accounts, &accs, ACCOUNT_REASONS);
+    let banks = build(
+        Extract::Accounts,
+        &inputs.accounts,
+        &accs,
+        codes(REASONS, Extract::Accounts),
+    );
     check_complete(inputs, &carriers, &banks)?;
     Ok((carriers, banks))
 }
@@ -558,34 +565,6 @@ fn check_complete(
         )))
     }
 }
-
-/// Every reason code a carrier's row can carry (contract §5).
-pub const SUBSCRIBER_REASONS: &[&str] = &[
-    "DECEASED",
-    "DOB_MISMATCH",
-    "DUPLICATE_MSISDN",
-    "ID_NOT_FOUND",
-    "LEGACY_ID",
-    "MALFORMED_ID",
-    "MISSING_ID",
-    "NAME_MISMATCH",
-    "OVER_LIMIT",
-];
-
-/// Every reason code a bank's row can carry (contract §5).
-pub const ACCOUNT_REASONS: &[&str] = &[
-    "DECEASED",
-    "DOB_MISMATCH",
-    "DUPLICATE_ACCOUNT",
-    "ID_NOT_FOUND",
-    "LEGACY_ID",
-    "MALFORMED_ID",
-    "MISSING_ID",
-    "NAME_MISMATCH",
-    "NO_BIOMETRIC",
-    "OTP_PHONE_MISMATCH",
-    "OTP_PHONE_MISSING",
-];
 
 /// Writes a small JSON document and returns its publication entry.
 async fn put_json(root: &Root, key: &str, value: &impl Serialize) -> Result<PublishedFile> {

@@ -74,14 +74,16 @@ pub const ACCOUNT_FLAGS: &[(&str, &str)] = &[
 
 /// Parameters substituted into the SQL.
 pub fn params(date: &str, cfg: &Config) -> BTreeMap<&'static str, String> {
-    BTreeMap::from([
+    let mut p = crate::reasons::sql_params(crate::reasons::REASONS);
+    p.extend([
         ("AS_OF", date.to_string()),
         ("AS_OF_YEAR", date[..4].to_string()),
         (
             "MAX_SUBSCRIPTIONS_PER_PERSON",
             cfg.max_subscriptions_per_person.to_string(),
         ),
-    ])
+    ]);
+    p
 }
 
 /// The curated folders of the chosen extracts. Tables are registered by

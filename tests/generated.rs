@@ -5,6 +5,9 @@
 
 use std::process::Command;
 
+use junkrecon::reasons::{codes, REASONS};
+use junkrecon::schema::Extract;
+
 use crate::common::Tree;
 use junkrecon::generate::{generate, GenerateOptions};
 
@@ -47,8 +50,8 @@ async fn generated_country_matches_the_reference() {
     assert_eq!(d2.ingest.in_progress.len(), 1);
 
     for (kind, all) in [
-        ("carriers", junkrecon::publish::SUBSCRIBER_REASONS),
-        ("banks", junkrecon::publish::ACCOUNT_REASONS),
+        ("carriers", codes(REASONS, Extract::Subscribers)),
+        ("banks", codes(REASONS, Extract::Accounts)),
     ] {
         let m = t.metrics(kind, "2026-11-20");
         for reason in all {

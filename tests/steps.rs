@@ -105,3 +105,85 @@ async fn every_step_gives_its_snapshot() {
         "steps differ from their snapshots: {differ:?} (JUNKRECON_BLESS=1 rewrites them after a deliberate change)"
     );
 }
+
+/// A code added to the one list shows in the rows' `reasons` (step 70) and
+/// in `flags_by_reason` (step 90) without another line of SQL there: here a
+/// new rule's column (`every_in_scope`, true on every in-scope row) is added
+/// to the rules the way a rule step adds one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_added_to_the_one_list_is_reported_and_counted() {
+    use junkrecon::reasons::{sql_params, Reason, REASONS};
+    let t = crate::rules::tree().await;
+    let root = t.root();
+    let cfg = Config::default();
+    junkrecon::ingest::ingest(&root, "snapshot", &cfg)
+        .await
+        .unwrap();
+    let inputs = junkrecon::run::choose_inputs(&root, D).await.unwrap();
+    let ctx = junkrecon::engine::session(&root, &cfg).unwrap();
+    junkrecon::reconcile::reconcile(&ctx, &inputs, D, &cfg, "work/added/", &[])
+        .await
+        .unwrap();
+    let mut list = REASONS.to_vec();
+    list.push(Reason {
+        code: "EVERY_IN_SCOPE",
+        column: "every_in_scope",
+        subscribers: true,
+        accounts: false,
+    });
+    let mut p = junkrecon::reconcile::params(D, &cfg);
+    p.extend(sql_params(&list));
+    let count = |sql: String| {
+        let ctx = ctx.clone();
+        async move {
+            let b = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            b.iter().map(|b| b.num_rows()).sum::<usize>()
+        }
+    };
+    for rule in [
+        "CREATE VIEW rules_before AS SELECT * FROM subscriber_rules",
+        "CREATE OR REPLACE VIEW subscriber_rules AS SELECT *, in_scope AS every_in_scope FROM rules_before",
+    ] {
+        ctx.sql(rule).await.unwrap();
+    }
+    let in_scope = count("SELECT 1 FROM subscriber_rules WHERE in_scope".into()).await;
+    assert!(in_scope > 0);
+    // Step 70 rendered with the longer list: every in-scope row carries it.
+    let (file, text) = junkrecon::reconcile::SUBSCRIBER_FLAGS[1];
+    assert_eq!(file, "70_subscriber_flags.sql");
+    ctx.sql(&junkrecon::engine::render(file, text, &p).unwrap())
+        .await
+        .unwrap();
+    let carrying = "SELECT 1 FROM subscriber_flags_v WHERE reasons LIKE '%EVERY_IN_SCOPE%'";
+    assert_eq!(count(carrying.into()).await, in_scope);
+    ctx.deregister_table("subscriber_flags").unwrap();
+    ctx.sql("CREATE VIEW subscriber_flags AS SELECT * FROM subscriber_flags_v")
+        .await
+        .unwrap();
+    // Step 90 rendered with it: a column of that name, counting them.
+    let (file, text) = junkrecon::publish::sql::METRICS_SUBSCRIBERS;
+    let metrics = junkrecon::engine::render(file, text, &p).unwrap();
+    let b = ctx.sql(&metrics).await.unwrap().collect().await.unwrap();
+    let counted: i64 = b
+        .iter()
+        .map(|b| {
+            let c = arrow::compute::cast(
+                b.column_by_name("EVERY_IN_SCOPE")
+                    .expect("a column per code"),
+                &arrow::datatypes::DataType::Int64,
+            )
+            .unwrap();
+            arrow::compute::sum(
+                c.as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .unwrap(),
+            )
+            .unwrap_or(0)
+        })
+        .sum();
+    assert_eq!(counted as usize, in_scope);
+    // With the list as shipped, no such code exists.
+    let shipped =
+        junkrecon::engine::render(file, text, &junkrecon::reconcile::params(D, &cfg)).unwrap();
+    assert!(!shipped.contains("EVERY_IN_SCOPE"));
+}
