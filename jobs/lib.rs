@@ -1,60 +1,107 @@
 //! junkrecon: nightly reconciliation of carriers' subscriber extracts and
-//! banks' KYC extracts against the national identity registry (contract:
-//! `CONTRACT.md`, explained in the README).
+//! banks' KYC extracts against the national identity registry (the contract
+//! for senders and readers: `docs/CONTRACT.md`).
 //!
 //! # Layout
+//! The folders of `jobs/` are the layers of a night; a module imports only
+//! from layers above its own, no stage imports another, and only [`run`]
+//! sequences the stages (`tests/layout.rs` checks it). Module paths stay
+//! flat (`crate::store`, `crate::ingest`).
+//!
+//! `contract/`: the contract as code and data; pure, no I/O.
+//! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
+//! - [`manifest`]: `_MANIFEST.json`, landing folder names, strict dates, file names.
+//! - [`normalize`]: phones, trimming, name folding, ID masking (§3).
+//! - [`curated`]: the curated layout (the tables ingest writes and the queries read) and the rejects table.
+//! - [`reasons`]: the one list of reason codes (code, flag column, extracts) the SQL and the metrics are rendered from.
+//! - [`metrics`]: the per-source metrics document of §6 (carriers.json, banks.json) as a type.
+//! - [`display`]: escapes untrusted text (senders' names, third-party messages) before it is printed.
+//!
+//! `runtime/`: what every stage runs on.
+//! - [`config`]: the TOML configuration with its defaults.
+//! - [`error`]: the one error type.
 //! - [`store`]: one object-store root (local path, `file://`, `s3://`) and the few operations jobs need.
 //! - [`guard`]: the store wrapper that refuses every change under `landing/`, whoever asks.
-//! - [`config`]: the TOML configuration with its defaults.
-//! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
-//! - [`display`]: escapes untrusted text (senders' names, third-party messages) before it is printed.
-//! - [`reasons`]: the one list of reason codes (code, flag column, extracts) the SQL and the metrics are rendered from.
-//! - [`normalize`]: phones, trimming, name folding, ID masking: the contract's §3 in Rust.
+//! - [`lease`]: one job at a time per root, across processes, with expiry and a fence.
+//! - [`engine`]: the DataFusion session from `Config`, table registration, scoped options, SQL rendering.
 //! - [`logging`]: the binary's log set-up, with a cap on other crates' levels (their debug output holds personal data).
-//! - [`manifest`]: `_MANIFEST.json` parsing and its agreement with the landing path.
+//!
+//! `records/`: what the store remembers between nights.
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
-//! - [`curated`]: the curated layout (the tables ingest writes and the queries read) and the rejects table.
-//! - [`engine`]: the DataFusion session from `Config`, table registration and SQL rendering, shared by every stage.
+//! - [`sources`]: each source's upload state on a night (current, stale, missing, rejected uploads).
+//!
+//! `stages/`: the night's three stages, each on its own.
 //! - [`ingest`]: validates new uploads and writes curated, normalised datasets.
 //! - [`reconcile`]: runs the SQL of `queries/` over curated data for one date.
-//! - [`metrics`]: the per-source metrics document of §6 (carriers.json, banks.json) as a type.
-//! - [`dashboard`]: the officials' page, one self-contained HTML file per night.
-//! - [`publish`]: writes reports and metrics and commits a publication atomically.
-//! - [`sources`]: each source's upload state on a night (current, stale, missing, rejected uploads).
-//! - [`lease`]: one job at a time per root, across processes, with expiry.
-//! - [`run`]: one nightly run (ingest, reconcile, publish) and its run record.
-//! - [`serve`]: the scheduled service (poll, nightly cut-off, retries, catch-up, graceful stop).
-//! - [`state`]: what the service's worker and its HTTP endpoints share (root, config, job counters).
-//! - [`http`]: the service's `/metrics`, `/healthz`, `/api/metrics` and dashboard endpoints.
-//! - [`generate`]: synthetic, contract-legal landing trees.
-//! - [`demo`]: a small country, two nights, printed tables.
+//! - [`publish`]: writes reports and metrics and commits a publication atomically; [`dashboard`] is its officials' page.
+//!
+//! [`run`] (`run.rs`): one night (ingest, reconcile, publish) and its run record: the only sequencer.
+//!
+//! `service/`: the scheduled service.
+//! - [`serve`]: poll, nightly cut-off, retries, catch-up, graceful stop.
+//! - [`http`]: `/metrics`, `/healthz`, `/api/metrics` and the dashboard.
+//! - [`state`]: what the worker and the HTTP endpoints share.
+//!
+//! `tools/`: [`generate`] (synthetic, contract-legal landing trees; it plays
+//! the senders) and [`demo`] (a small country, two nights, printed tables).
 #![warn(missing_docs)]
 
-pub mod catalog;
-pub mod config;
+#[path = "contract/curated.rs"]
 pub mod curated;
-pub mod dashboard;
-pub mod demo;
+#[path = "contract/display.rs"]
 pub mod display;
-pub mod engine;
-pub mod error;
-pub mod generate;
-pub mod guard;
-pub mod http;
-pub mod ingest;
-pub mod lease;
-pub mod logging;
+#[path = "contract/manifest.rs"]
 pub mod manifest;
+#[path = "contract/metrics.rs"]
 pub mod metrics;
+#[path = "contract/normalize.rs"]
 pub mod normalize;
-pub mod publish;
+#[path = "contract/reasons.rs"]
 pub mod reasons;
-pub mod reconcile;
-pub mod run;
+#[path = "contract/schema.rs"]
 pub mod schema;
-pub mod serve;
-pub mod sources;
-pub mod state;
+
+#[path = "runtime/config.rs"]
+pub mod config;
+#[path = "runtime/engine.rs"]
+pub mod engine;
+#[path = "runtime/error.rs"]
+pub mod error;
+#[path = "runtime/guard.rs"]
+pub mod guard;
+#[path = "runtime/lease.rs"]
+pub mod lease;
+#[path = "runtime/logging.rs"]
+pub mod logging;
+#[path = "runtime/store.rs"]
 pub mod store;
+
+#[path = "records/catalog.rs"]
+pub mod catalog;
+#[path = "records/sources.rs"]
+pub mod sources;
+
+#[path = "stages/dashboard.rs"]
+pub mod dashboard;
+#[path = "stages/ingest.rs"]
+pub mod ingest;
+#[path = "stages/publish.rs"]
+pub mod publish;
+#[path = "stages/reconcile.rs"]
+pub mod reconcile;
+
+pub mod run;
+
+#[path = "service/http.rs"]
+pub mod http;
+#[path = "service/serve.rs"]
+pub mod serve;
+#[path = "service/state.rs"]
+pub mod state;
+
+#[path = "tools/demo.rs"]
+pub mod demo;
+#[path = "tools/generate.rs"]
+pub mod generate;
 
 pub use error::{Error, Result};

@@ -3,7 +3,7 @@
 -- step 50. The buckets' rows together are materialised per run as
 -- `subscriber_flags`; reports and metrics read it.
 -- The flag columns and the reasons are rendered from the one list of reason
--- codes (jobs/reasons.rs: code, column, extracts): for each code of a
+-- codes (jobs/contract/reasons.rs: code, column, extracts): for each code of a
 -- carrier's row, in code order, CASE WHEN <column> THEN '<CODE>' END.
 CREATE OR REPLACE VIEW subscriber_flags_v AS
 SELECT source AS carrier, key AS msisdn, row_id, holder_type AS subscriber_type, status,

@@ -3,7 +3,7 @@
 -- step 60. The buckets' rows together are materialised per run as
 -- `account_flags`; reports and metrics read it.
 -- The flag columns and the reasons are rendered from the one list of reason
--- codes (jobs/reasons.rs): for each code of a bank's row, in code order,
+-- codes (jobs/contract/reasons.rs): for each code of a bank's row, in code order,
 -- CASE WHEN <column> THEN '<CODE>' END.
 CREATE OR REPLACE VIEW account_flags_v AS
 SELECT source AS bank, key AS account_number, row_id, holder_type, status,

@@ -1,6 +1,6 @@
 -- Step 90: per-carrier counts for carriers.json (contract §6). Rows, not keys.
 -- Upper-case columns are flags_by_reason entries, one per reason code,
--- rendered from the one list (jobs/reasons.rs):
+-- rendered from the one list (jobs/contract/reasons.rs):
 -- sum(CASE WHEN <column> THEN 1 ELSE 0 END) AS "<CODE>".
 SELECT carrier AS source,
        count(*) AS total,

@@ -1,6 +1,6 @@
 -- Step 91: per-bank counts for banks.json (contract §6). Rows, not keys.
 -- Upper-case columns are flags_by_reason entries, one per reason code,
--- rendered from the one list (jobs/reasons.rs):
+-- rendered from the one list (jobs/contract/reasons.rs):
 -- sum(CASE WHEN <column> THEN 1 ELSE 0 END) AS "<CODE>".
 SELECT bank AS source,
        count(*) AS total,

@@ -7,13 +7,25 @@ use std::collections::{BTreeMap, BTreeSet};
 
 const STAGES: [&str; 3] = ["ingest", "reconcile", "publish"];
 
+/// Every `.rs` file under `jobs/`, in its layer folders.
+fn sources() -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    crate::common::walk(
+        std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/jobs")),
+        &mut |p| {
+            if p.extension().is_some_and(|e| e == "rs") {
+                out.push(p.to_path_buf());
+            }
+        },
+    );
+    out.sort();
+    out
+}
+
 /// Module name → the modules of the crate it names (`crate::x`, `use crate::{x, y::z}`).
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");
-    let files: Vec<(String, String)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+    let files: Vec<(String, String)> = sources()
+        .into_iter()
         .map(|p| {
             let name = p.file_stem().unwrap().to_string_lossy().to_string();
             // Comments (doc links among them) name modules without importing them.
@@ -128,10 +140,8 @@ fn a_cycle_is_found_when_there_is_one() {
 
 #[test]
 fn only_the_generator_opens_a_root_without_the_landing_guard() {
-    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/jobs");
-    let mut callers: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().path())
+    let mut callers: Vec<String> = sources()
+        .into_iter()
         .filter(|p| std::fs::read_to_string(p).unwrap().contains("as_sender("))
         .map(|p| p.file_name().unwrap().to_string_lossy().to_string())
         .collect();

@@ -47,32 +47,32 @@ pub mod sql {
     /// One carrier's flags.
     pub const REPORT_SUBSCRIBERS: (&str, &str) = (
         "80_report_subscribers.sql",
-        include_str!("../queries/80_report_subscribers.sql"),
+        include_str!("../../queries/80_report_subscribers.sql"),
     );
     /// One bank's flags.
     pub const REPORT_ACCOUNTS: (&str, &str) = (
         "81_report_accounts.sql",
-        include_str!("../queries/81_report_accounts.sql"),
+        include_str!("../../queries/81_report_accounts.sql"),
     );
     /// Row-level rejects.
     pub const REPORT_REJECTS: (&str, &str) = (
         "82_report_rejects.sql",
-        include_str!("../queries/82_report_rejects.sql"),
+        include_str!("../../queries/82_report_rejects.sql"),
     );
     /// Per-carrier counts.
     pub const METRICS_SUBSCRIBERS: (&str, &str) = (
         "90_metrics_subscribers.sql",
-        include_str!("../queries/90_metrics_subscribers.sql"),
+        include_str!("../../queries/90_metrics_subscribers.sql"),
     );
     /// Per-bank counts.
     pub const METRICS_ACCOUNTS: (&str, &str) = (
         "91_metrics_accounts.sql",
-        include_str!("../queries/91_metrics_accounts.sql"),
+        include_str!("../../queries/91_metrics_accounts.sql"),
     );
     /// Key-based progress.
     pub const PROGRESS: (&str, &str) = (
         "95_progress.sql",
-        include_str!("../queries/95_progress.sql"),
+        include_str!("../../queries/95_progress.sql"),
     );
 }
 

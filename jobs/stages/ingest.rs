@@ -1101,7 +1101,7 @@ async fn identity_duplicates(
     )
     .await?;
     let file = "checks/identity_duplicates.sql";
-    let sql = include_str!("../queries/checks/identity_duplicates.sql");
+    let sql = include_str!("../../queries/checks/identity_duplicates.sql");
     let batches = crate::engine::query(&ctx, file, sql)
         .await?
         .collect()

@@ -224,7 +224,7 @@ mod tests {
 
     #[test]
     fn example_config_parses_to_defaults() {
-        let c = Config::from_toml(include_str!("../ops/junkrecon.example.toml")).unwrap();
+        let c = Config::from_toml(include_str!("../../ops/junkrecon.example.toml")).unwrap();
         assert_eq!(c, Config::default());
     }
 

@@ -25,31 +25,39 @@ use crate::{Error, Result};
 /// The views steps 40–75 read, in order: (file name, text). Embedded so the
 /// binary runs exactly the SQL an auditor reads in `queries/`.
 pub const STEPS: &[(&str, &str)] = &[
-    ("10_holders.sql", include_str!("../queries/10_holders.sql")),
+    (
+        "10_holders.sql",
+        include_str!("../../queries/10_holders.sql"),
+    ),
     (
         "20_identity_keys.sql",
-        include_str!("../queries/20_identity_keys.sql"),
+        include_str!("../../queries/20_identity_keys.sql"),
     ),
     (
         "30_id_checks.sql",
-        include_str!("../queries/30_id_checks.sql"),
+        include_str!("../../queries/30_id_checks.sql"),
     ),
-    ("35_buckets.sql", include_str!("../queries/35_buckets.sql")),
+    (
+        "35_buckets.sql",
+        include_str!("../../queries/35_buckets.sql"),
+    ),
 ];
 
 /// Step 40, run once per key bucket into `resolved`.
-pub const RESOLVE: &[(&str, &str)] =
-    &[("40_resolve.sql", include_str!("../queries/40_resolve.sql"))];
+pub const RESOLVE: &[(&str, &str)] = &[(
+    "40_resolve.sql",
+    include_str!("../../queries/40_resolve.sql"),
+)];
 
 /// Steps 50 and 70, run once per person bucket into `subscriber_flags`.
 pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
     (
         "50_subscriber_rules.sql",
-        include_str!("../queries/50_subscriber_rules.sql"),
+        include_str!("../../queries/50_subscriber_rules.sql"),
     ),
     (
         "70_subscriber_flags.sql",
-        include_str!("../queries/70_subscriber_flags.sql"),
+        include_str!("../../queries/70_subscriber_flags.sql"),
     ),
 ];
 
@@ -57,18 +65,18 @@ pub const SUBSCRIBER_FLAGS: &[(&str, &str)] = &[
 /// `duplicate_accounts`.
 pub const DUPLICATES: &[(&str, &str)] = &[(
     "55_duplicates.sql",
-    include_str!("../queries/55_duplicates.sql"),
+    include_str!("../../queries/55_duplicates.sql"),
 )];
 
 /// Steps 60 and 75, run once per person bucket into `account_flags`.
 pub const ACCOUNT_FLAGS: &[(&str, &str)] = &[
     (
         "60_account_rules.sql",
-        include_str!("../queries/60_account_rules.sql"),
+        include_str!("../../queries/60_account_rules.sql"),
     ),
     (
         "75_account_flags.sql",
-        include_str!("../queries/75_account_flags.sql"),
+        include_str!("../../queries/75_account_flags.sql"),
     ),
 ];
 

@@ -174,9 +174,9 @@ fn contracts() -> &'static [ExtractSchema; 3] {
             toml::from_str(text).expect("schemas/*.toml embedded at build time must parse")
         };
         [
-            parse(include_str!("../schemas/identity.v1.toml")),
-            parse(include_str!("../schemas/subscribers.v1.toml")),
-            parse(include_str!("../schemas/accounts.v1.toml")),
+            parse(include_str!("../../schemas/identity.v1.toml")),
+            parse(include_str!("../../schemas/subscribers.v1.toml")),
+            parse(include_str!("../../schemas/accounts.v1.toml")),
         ]
     })
 }
