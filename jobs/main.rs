@@ -164,9 +164,8 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(wait),
             )
             .await?;
-            let mut meta = junkrecon::run::RunMeta::manual(&as_of);
-            meta.fence = Some(lease.fence());
-            let result = junkrecon::run::run_as(&root, &as_of, &cfg, &meta).await;
+            let meta = junkrecon::run::RunMeta::manual(&as_of);
+            let result = junkrecon::run::run_as(&root, &as_of, &cfg, &meta, &lease.fence()).await;
             if let Err(e) = lease.release().await {
                 eprintln!("junkrecon: could not release the lease (it expires by itself): {e}");
             }
@@ -283,11 +282,16 @@ async fn check(extract: &str, files: &[PathBuf]) -> anyhow::Result<()> {
         match &c.upload_rejected {
             Some(reason) => {
                 failed = true;
-                println!("{}: REJECTED: {reason}", f.display());
+                println!(
+                    "{}: REJECTED (schema_version {}): {reason}",
+                    f.display(),
+                    c.schema_version
+                );
             }
             None => println!(
-                "{}: ok, {} rows, {} row-level rejects",
+                "{}: ok, schema_version {}, {} rows, {} row-level rejects",
                 f.display(),
+                c.schema_version,
                 c.rows,
                 c.row_rejects.len()
             ),

@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::Inputs;
@@ -51,6 +51,80 @@ pub struct SummaryRow {
     pub rejected_uploads: u64,
 }
 
+/// How a run ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum RunStatus {
+    /// Published.
+    #[serde(rename = "succeeded")]
+    Succeeded,
+    /// Stopped by an error (recorded); nothing of it was published.
+    #[serde(rename = "failed")]
+    Failed,
+    /// Stopped at shutdown before it finished.
+    #[serde(rename = "abandoned")]
+    Abandoned,
+}
+
+impl RunStatus {
+    /// The word records and pages show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Succeeded => "succeeded",
+            RunStatus::Failed => "failed",
+            RunStatus::Abandoned => "abandoned",
+        }
+    }
+}
+
+impl std::fmt::Display for RunStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
+/// Why a run started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Cause {
+    /// `junkrecon run` by hand (or the demo).
+    #[serde(rename = "manual")]
+    Manual,
+    /// The service's nightly cut-off.
+    #[serde(rename = "schedule")]
+    Schedule,
+    /// A night the service missed while it was down.
+    #[serde(rename = "catch-up")]
+    CatchUp,
+}
+
+impl Cause {
+    /// The word records and pages show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Manual => "manual",
+            Cause::Schedule => "schedule",
+            Cause::CatchUp => "catch-up",
+        }
+    }
+}
+
+impl std::fmt::Display for Cause {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for Cause {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// The run record written to `runs/date=D/<run_id>.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
@@ -60,8 +134,8 @@ pub struct RunRecord {
     pub as_of: String,
     /// junkrecon version.
     pub program_version: String,
-    /// `succeeded` or `failed`.
-    pub status: String,
+    /// Succeeded, failed or abandoned.
+    pub status: RunStatus,
     /// Failure reason, if any.
     pub error: Option<String>,
     /// Start (UTC).
@@ -88,7 +162,7 @@ pub struct RunRecord {
     /// Rules applied.
     pub max_subscriptions_per_person: u32,
     /// What started the run: `manual`, `schedule` or `catch-up`.
-    pub trigger: String,
+    pub trigger: Cause,
     /// Attempt number (retries of a failed scheduled run count up from 1).
     pub attempt: u32,
 }
@@ -98,13 +172,10 @@ pub struct RunRecord {
 pub struct RunMeta {
     /// The run id (chosen before the run, so a service can name an abandoned run).
     pub run_id: String,
-    /// `manual`, `schedule` or `catch-up`.
-    pub trigger: String,
+    /// Manual, schedule or catch-up.
+    pub trigger: Cause,
     /// 1 for the first attempt.
     pub attempt: u32,
-    /// The lease the run holds, checked before each commit step (`None`
-    /// only where nothing else can run on the root: tests, the demo's own folder).
-    pub fence: Option<crate::lease::Fence>,
 }
 
 impl RunMeta {
@@ -112,9 +183,8 @@ impl RunMeta {
     pub fn manual(date: &str) -> RunMeta {
         RunMeta {
             run_id: new_run_id(date),
-            trigger: "manual".into(),
+            trigger: Cause::Manual,
             attempt: 1,
-            fence: None,
         }
     }
 }
@@ -126,7 +196,7 @@ impl RunRecord {
             run_id: meta.run_id.clone(),
             as_of: date.to_string(),
             program_version: env!("CARGO_PKG_VERSION").to_string(),
-            status: "failed".into(),
+            status: RunStatus::Failed,
             error: None,
             started_at: now(),
             finished_at: String::new(),
@@ -139,7 +209,7 @@ impl RunRecord {
             sources: vec![],
             published_files: 0,
             max_subscriptions_per_person: cfg.max_subscriptions_per_person,
-            trigger: meta.trigger.clone(),
+            trigger: meta.trigger,
             attempt: meta.attempt,
         }
     }
@@ -161,16 +231,41 @@ pub fn new_run_id(date: &str) -> String {
     format!("{date}_{now}_{:04x}", rand::random::<u16>())
 }
 
-/// Runs ingest, reconcile and publish for `date`, started by hand. The run
-/// record is written whether or not the run succeeds; an error means the run
-/// could not proceed. The caller holds the root's lease ([`crate::lease`]):
-/// the run removes the work folders of other, stopped runs.
+/// Runs ingest, reconcile and publish for `date`, started by hand: takes
+/// the root's lease first (waiting up to `serve.lease_secs` for a job in
+/// flight), runs the night under it ([`run_as`]) and gives it back. The
+/// run record is written whether or not the run succeeds; an error means
+/// the run could not proceed.
 pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
-    run_as(root, date, cfg, &RunMeta::manual(date)).await
+    crate::manifest::parse_date(date).map_err(|e| Error::CannotRun(format!("--as-of: {e}")))?;
+    let ttl = std::time::Duration::from_secs(cfg.serve.lease_secs);
+    let lease = crate::lease::Lease::acquire_waiting(
+        root,
+        &crate::lease::holder_id(),
+        &format!("run {date}"),
+        ttl,
+        std::time::Duration::from_millis(500),
+        ttl,
+    )
+    .await?;
+    let result = run_as(root, date, cfg, &RunMeta::manual(date), &lease.fence()).await;
+    if let Err(e) = lease.release().await {
+        warn!(error = %e, "could not release the lease (it expires by itself)");
+    }
+    result
 }
 
-/// [`run`] with the caller's run id, trigger and attempt number.
-pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Result<RunRecord> {
+/// [`run`] with the caller's run id, trigger and attempt number, under the
+/// lease the caller holds: `fence` is the proof, checked before the run
+/// removes other runs' leftovers, before it reconciles and before each
+/// commit step, so a run that lost its lease changes nothing published.
+pub async fn run_as(
+    root: &Root,
+    date: &str,
+    cfg: &Config,
+    meta: &RunMeta,
+    fence: &crate::lease::Fence,
+) -> Result<RunRecord> {
     if let Err(e) = crate::manifest::parse_date(date) {
         return Err(Error::CannotRun(format!("--as-of: {e}")));
     }
@@ -178,17 +273,15 @@ pub async fn run_as(root: &Root, date: &str, cfg: &Config, meta: &RunMeta) -> Re
     async {
         let mut record = RunRecord::start(date, cfg, meta);
         // Removing other runs' work folders is safe only under the lease.
-        if let Some(fence) = &meta.fence {
-            fence.check("starting the run").await?;
-        }
+        fence.check("starting the run").await?;
         remove_stale_work(root, &meta.run_id).await?;
         remove_strays(root).await?;
         let work = format!("work/{}/", meta.run_id);
-        let result = run_stages(root, date, cfg, meta, &work, &mut record).await;
+        let result = run_stages(root, date, cfg, meta, fence, &work, &mut record).await;
         let _ = root.delete_prefix(&work).await;
         record.finished_at = now();
         match &result {
-            Ok(()) => record.status = "succeeded".into(),
+            Ok(()) => record.status = RunStatus::Succeeded,
             Err(e) => record.error = Some(e.to_string()),
         }
         // The record is written whether or not the run succeeded; a failure
@@ -250,6 +343,7 @@ async fn run_stages(
     date: &str,
     cfg: &Config,
     meta: &RunMeta,
+    fence: &crate::lease::Fence,
     work: &str,
     record: &mut RunRecord,
 ) -> Result<()> {
@@ -267,9 +361,7 @@ async fn run_stages(
         "ingest done"
     );
     undecided_uploads(&record.ingest, date)?;
-    if let Some(fence) = &meta.fence {
-        fence.check("reconciling").await?;
-    }
+    fence.check("reconciling").await?;
 
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;
@@ -287,7 +379,10 @@ async fn run_stages(
     let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date, &staging).await?;
     let ledgers = sources::SourceLedgers::read(root).await?;
     let sources = sources::statuses(&ledgers, &inputs, date, cfg);
-    for s in sources.iter().filter(|s| s.status == "missing") {
+    for s in sources
+        .iter()
+        .filter(|s| s.status == crate::sources::SourceState::Missing)
+    {
         let latest = s.extract_as_of.as_deref().unwrap_or("none");
         warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
             "no accepted upload for the night: published with the latest extract");
@@ -297,7 +392,7 @@ async fn run_stages(
         banks,
         sources,
     };
-    let published = publish::commit(root, date, run_id, files, &night, meta.fence.as_ref()).await?;
+    let published = publish::commit(root, date, run_id, files, &night, fence).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
     record.summary = summary(&night.sources, &night.carriers, &night.banks);
@@ -432,7 +527,7 @@ fn summary(
 pub fn missing_line(sources: &[sources::SourceStatus]) -> Option<String> {
     let missing: Vec<String> = sources
         .iter()
-        .filter(|s| s.status == "missing")
+        .filter(|s| s.status == crate::sources::SourceState::Missing)
         .map(|s| match &s.extract_as_of {
             Some(d) => format!("{} {} (used its {d} extract)", s.kind, s.source),
             None => format!("{} {} (no accepted extract at all)", s.kind, s.source),
@@ -532,8 +627,8 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             let Some(last) = l.decisions.last() else {
                 continue;
             };
-            let in_use = match (l.accepted(), last.status.as_str()) {
-                (Some(_), "rejected") => " (earlier version in use)",
+            let in_use = match (l.accepted(), last.status) {
+                (Some(_), crate::catalog::UploadStatus::Rejected) => " (earlier version in use)",
                 _ => "",
             };
             rows.push([

@@ -21,7 +21,8 @@ SELECT 'S'                         AS kind,
        status,
        CAST(NULL AS BOOLEAN)       AS otp_present,
        CAST(NULL AS VARCHAR)       AS otp_msisdn,
-       CAST(NULL AS BOOLEAN)       AS biometric_verified
+       biometric_verified,         -- §7: null for a version-1 extract
+       owner_confirmation          -- §7: null for a version-1 extract
 FROM subscribers
 UNION ALL
 SELECT 'A'                         AS kind,
@@ -38,5 +39,6 @@ SELECT 'A'                         AS kind,
        status,
        otp_present,
        otp_msisdn,
-       biometric_verified
+       biometric_verified,
+       CAST(NULL AS VARCHAR)       AS owner_confirmation
 FROM accounts

@@ -5,7 +5,7 @@
 -- rows together are materialised as table `resolved`.
 CREATE OR REPLACE VIEW resolve AS
 SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.since, c.status,
-       c.otp_present, c.otp_msisdn, c.biometric_verified, c.in_scope,
+       c.otp_present, c.otp_msisdn, c.biometric_verified, c.owner_confirmation, c.in_scope,
        c.missing_id,
        c.malformed_id,
 

@@ -39,7 +39,13 @@ SELECT r.* EXCLUDE (over_limit_row),
        (r.over_limit_row IS NOT NULL) AS over_limit,
        -- DUPLICATE_MSISDN: the msisdn is in more than one row across all
        -- carriers (the repeated numbers: step 55).
-       (d.key IS NOT NULL) AS duplicate_msisdn
+       (d.key IS NOT NULL) AS duplicate_msisdn,
+       -- NO_BIOMETRIC (§7): resolved, and biometric_verified is false (null,
+       -- not checked yet or a version-1 extract, is not flagged).
+       coalesce(r.person_id IS NOT NULL AND NOT r.biometric_verified, false) AS no_biometric,
+       -- OWNER_DENIED (§7): in scope, resolved or not, and the registered
+       -- owner answered through VNeID that the number is not theirs.
+       coalesce(r.in_scope AND r.owner_confirmation = 'denied', false) AS owner_denied
 -- Written as "small RIGHT JOIN big" on purpose: the engine builds its hash
 -- table from the left side and streams the right one, and a hash table is
 -- held in memory whole. The left sides here are the few lines over the limit

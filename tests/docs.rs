@@ -45,6 +45,23 @@ fn the_schema_tables_are_the_schema_files() {
             .collect();
         assert_eq!(table(&page, extract.as_str()), want, "{extract}");
     }
+    // §7: the columns version 2 adds to a subscriber extract.
+    let v1 = Extract::Subscribers.contract();
+    let added: Vec<(String, String, bool)> = Extract::Subscribers
+        .contract_at(2)
+        .unwrap()
+        .columns
+        .iter()
+        .filter(|c| !v1.columns.iter().any(|o| o.name == c.name))
+        .map(|c| {
+            (
+                c.name.clone(),
+                format!("{:?}", c.ty).to_lowercase(),
+                c.nullable,
+            )
+        })
+        .collect();
+    assert_eq!(table(&page, "subscribers, schema_version 2 (§7)"), added);
 }
 
 #[test]

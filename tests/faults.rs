@@ -177,12 +177,6 @@ async fn take(root: &Root, who: &str, ttl: Duration) -> Lease {
     }
 }
 
-fn meta(date: &str, lease: &Lease) -> RunMeta {
-    let mut m = RunMeta::manual(date);
-    m.fence = Some(lease.fence());
-    m
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
     let t = Tree::sample();
@@ -195,17 +189,29 @@ async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
     tokio::time::sleep(Duration::from_millis(1000)).await;
     // B takes over and publishes the night.
     let b = take(&root, "b", Duration::from_secs(60)).await;
-    let published = junkrecon::run::run_as(&root, D2, &Default::default(), &meta(D2, &b))
-        .await
-        .unwrap();
+    let published = junkrecon::run::run_as(
+        &root,
+        D2,
+        &Default::default(),
+        &RunMeta::manual(D2),
+        &b.fence(),
+    )
+    .await
+    .unwrap();
     b.release().await.unwrap();
     let marker =
         std::fs::read(t.path().join(format!("metrics/date={D2}/_PUBLISHED.json"))).unwrap();
     let reports = t.hashes("reports");
     // A resumes: its run must stop before it moves anything.
-    let err = junkrecon::run::run_as(&root, D2, &Default::default(), &meta(D2, &a))
-        .await
-        .unwrap_err();
+    let err = junkrecon::run::run_as(
+        &root,
+        D2,
+        &Default::default(),
+        &RunMeta::manual(D2),
+        &a.fence(),
+    )
+    .await
+    .unwrap_err();
     assert!(err.to_string().contains("lease"), "{err}");
     assert_eq!(
         std::fs::read(t.path().join(format!("metrics/date={D2}/_PUBLISHED.json"))).unwrap(),

@@ -20,3 +20,4 @@ mod rules;
 mod s3;
 mod serve;
 mod steps;
+mod v2;

@@ -34,6 +34,10 @@ pub fn curated_schema(extract: Extract) -> SchemaRef {
             d("date_of_birth", true),
             d("activated_on", false),
             s("status", false),
+            // §7 (schema version 2); null for a version-1 extract, and for
+            // curated files written before version 2 (read as null).
+            Field::new("biometric_verified", DataType::Boolean, true),
+            s("owner_confirmation", true),
         ],
         Extract::Accounts => vec![
             s("bank", false),

@@ -157,9 +157,9 @@ pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String
     expect("extract", &m.extract, &key.extract)?;
     expect("source", &m.source, &key.source)?;
     expect("as_of", &m.as_of, &key.as_of)?;
-    if m.schema_version != 1 {
+    if !matches!(m.schema_version, 1 | 2) {
         return Err(format!(
-            "{MANIFEST}: schema_version is {}, this system reads version 1",
+            "{MANIFEST}: schema_version is {}, the contract has versions 1 and 2",
             m.schema_version
         ));
     }

@@ -52,6 +52,7 @@ pub const REASONS: &[Reason] = &[
     both("DECEASED", "deceased"),
     only(Extract::Subscribers, "OVER_LIMIT", "over_limit"),
     only(Extract::Subscribers, "DUPLICATE_MSISDN", "duplicate_msisdn"),
+    only(Extract::Subscribers, "OWNER_DENIED", "owner_denied"),
     only(Extract::Accounts, "DUPLICATE_ACCOUNT", "duplicate_account"),
     only(Extract::Accounts, "OTP_PHONE_MISSING", "otp_phone_missing"),
     only(
@@ -59,7 +60,8 @@ pub const REASONS: &[Reason] = &[
         "OTP_PHONE_MISMATCH",
         "otp_phone_mismatch",
     ),
-    only(Extract::Accounts, "NO_BIOMETRIC", "no_biometric"),
+    // §7: for subscribers too (a version-2 extract's biometric_verified).
+    both("NO_BIOMETRIC", "no_biometric"),
 ];
 
 /// The reasons of `list` a row of `extract` can carry, in list order.
@@ -145,7 +147,7 @@ mod tests {
             assert_eq!(r.code.to_lowercase(), r.column, "{r:?}");
             assert!(r.subscribers || r.accounts, "{r:?}");
         }
-        assert_eq!(codes(REASONS, Extract::Subscribers).len(), 9);
+        assert_eq!(codes(REASONS, Extract::Subscribers).len(), 11);
         assert_eq!(codes(REASONS, Extract::Accounts).len(), 11);
     }
 }

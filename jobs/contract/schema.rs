@@ -38,11 +38,24 @@ impl Extract {
 
     /// The contract for this kind at schema_version 1.
     pub fn contract(self) -> &'static ExtractSchema {
+        self.contract_at(1)
+            .expect("version 1 exists for every kind")
+    }
+
+    /// The contract for this kind at a schema version (§7: 1 or 2; for
+    /// identity and accounts, 2 is the same as 1), `None` for another.
+    pub fn contract_at(self, version: u32) -> Option<&'static ExtractSchema> {
         let all = contracts();
-        match self {
+        let v1 = match self {
             Extract::Identity => &all[0],
             Extract::Subscribers => &all[1],
             Extract::Accounts => &all[2],
+        };
+        match (self, version) {
+            (_, 1) => Some(v1),
+            (Extract::Subscribers, 2) => Some(&all[3]),
+            (_, 2) => Some(v1),
+            _ => None,
         }
     }
 
@@ -167,8 +180,8 @@ impl ExtractSchema {
     }
 }
 
-fn contracts() -> &'static [ExtractSchema; 3] {
-    static CELL: std::sync::OnceLock<[ExtractSchema; 3]> = std::sync::OnceLock::new();
+fn contracts() -> &'static [ExtractSchema; 4] {
+    static CELL: std::sync::OnceLock<[ExtractSchema; 4]> = std::sync::OnceLock::new();
     CELL.get_or_init(|| {
         let parse = |text: &str| -> ExtractSchema {
             toml::from_str(text).expect("schemas/*.toml embedded at build time must parse")
@@ -177,6 +190,7 @@ fn contracts() -> &'static [ExtractSchema; 3] {
             parse(include_str!("../../schemas/identity.v1.toml")),
             parse(include_str!("../../schemas/subscribers.v1.toml")),
             parse(include_str!("../../schemas/accounts.v1.toml")),
+            parse(include_str!("../../schemas/subscribers.v2.toml")),
         ]
     })
 }
@@ -197,6 +211,20 @@ mod tests {
         assert_eq!(Extract::Subscribers.contract().columns.len(), 8);
         assert_eq!(Extract::Accounts.contract().columns.len(), 10);
         assert_eq!(Extract::Identity.contract().columns.len(), 6);
+        let v2 = Extract::Subscribers.contract_at(2).unwrap();
+        assert_eq!(v2.schema_version, 2);
+        assert_eq!(v2.columns.len(), 10);
+        assert_eq!(
+            v2.columns[..8].iter().map(|c| &c.name).collect::<Vec<_>>(),
+            Extract::Subscribers
+                .contract()
+                .columns
+                .iter()
+                .map(|c| &c.name)
+                .collect::<Vec<_>>()
+        );
+        assert_eq!(Extract::Accounts.contract_at(2).unwrap().schema_version, 1);
+        assert!(Extract::Identity.contract_at(3).is_none());
     }
 
     #[test]

@@ -11,13 +11,46 @@ use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
 
+/// What was decided about an upload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum UploadStatus {
+    /// Its extract may be used.
+    #[serde(rename = "accepted")]
+    Accepted,
+    /// Refused, with the reason; the previous extract stays in use.
+    #[serde(rename = "rejected")]
+    Rejected,
+}
+
+impl UploadStatus {
+    /// The word records and pages show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UploadStatus::Accepted => "accepted",
+            UploadStatus::Rejected => "rejected",
+        }
+    }
+}
+
+impl std::fmt::Display for UploadStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for UploadStatus {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// Decision taken on one manifest version.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Decision {
     /// sha256 of the manifest bytes: identifies the upload version.
     pub manifest_sha256: String,
-    /// `accepted` or `rejected`.
-    pub status: String,
+    /// Accepted or rejected.
+    pub status: UploadStatus,
     /// Why it was rejected (file, column, expected versus found); empty when accepted.
     pub reason: String,
     /// Run that took the decision.
@@ -98,7 +131,7 @@ pub async fn read_ledger(root: &Root, key: &UploadKey) -> Result<Option<FolderLe
 /// Appends a decision to a folder's ledger, making it the one in use when accepted.
 pub async fn record(root: &Root, key: &UploadKey, decision: Decision) -> Result<FolderLedger> {
     let mut ledger = read_or_new(root, key).await?;
-    if decision.status == "accepted" {
+    if decision.status == UploadStatus::Accepted {
         ledger.accepted = Some(ledger.decisions.len());
     }
     ledger.decisions.push(decision);

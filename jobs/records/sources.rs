@@ -15,6 +15,43 @@ use crate::schema::Extract;
 use crate::store::Root;
 use crate::Result;
 
+/// A source's state on a night.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum SourceState {
+    /// Its extract in use is of the night itself.
+    #[serde(rename = "current")]
+    Current,
+    /// Its extract in use is older, and it is not expected every night.
+    #[serde(rename = "stale")]
+    Stale,
+    /// Expected, and no extract of the night (or none at all).
+    #[serde(rename = "missing")]
+    Missing,
+}
+
+impl SourceState {
+    /// The word records and pages show.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SourceState::Current => "current",
+            SourceState::Stale => "stale",
+            SourceState::Missing => "missing",
+        }
+    }
+}
+
+impl std::fmt::Display for SourceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for SourceState {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
+
 /// One source's state on night D.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceStatus {
@@ -24,8 +61,8 @@ pub struct SourceStatus {
     pub source: String,
     /// Named in `expected_carriers` / `expected_banks`.
     pub expected: bool,
-    /// `current`, `stale` or `missing`.
-    pub status: String,
+    /// Current, stale or missing.
+    pub status: SourceState,
     /// as_of of the extract used (none when the source never had one accepted).
     pub extract_as_of: Option<String>,
     /// D minus extract_as_of, in days.
@@ -89,7 +126,7 @@ pub fn rejected_uploads(
         .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of.as_str() >= since)
         .filter_map(|l| {
             let last = l.decisions.last()?;
-            (last.status == "rejected").then(|| RejectedUpload {
+            (last.status == crate::catalog::UploadStatus::Rejected).then(|| RejectedUpload {
                 as_of: l.key.as_of.clone(),
                 reason: last.reason.clone(),
                 decided_at: last.decided_at.clone(),
@@ -129,7 +166,7 @@ pub fn statuses(
             let is_expected = expected.contains(&source);
             out.push(SourceStatus {
                 kind: kind.into(),
-                status: status(extract_as_of.as_deref(), date, is_expected).into(),
+                status: status(extract_as_of.as_deref(), date, is_expected),
                 age_days: extract_as_of.as_deref().and_then(|e| age_days(e, date)),
                 extract_as_of,
                 expected: is_expected,
@@ -141,11 +178,11 @@ pub fn statuses(
     out
 }
 
-fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> &'static str {
+fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> SourceState {
     match extract_as_of {
-        Some(d) if d == date => "current",
-        Some(_) if !expected => "stale",
-        _ => "missing",
+        Some(d) if d == date => SourceState::Current,
+        Some(_) if !expected => SourceState::Stale,
+        _ => SourceState::Missing,
     }
 }
 

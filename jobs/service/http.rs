@@ -376,7 +376,7 @@ fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
         (
             "source_missing",
             "1 when the source has no accepted upload for D (expected sources, or no extract at all).",
-            |s| Some(if s.status == "missing" { 1.0 } else { 0.0 }),
+            |s| Some(if s.status == crate::sources::SourceState::Missing { 1.0 } else { 0.0 }),
         ),
         (
             "rejected_uploads",

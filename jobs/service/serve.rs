@@ -41,8 +41,8 @@ pub enum Trigger {
     Night {
         /// The night's date D.
         date: String,
-        /// `schedule` or `catch-up`.
-        cause: &'static str,
+        /// Schedule or catch-up.
+        cause: run::Cause,
     },
 }
 
@@ -96,7 +96,7 @@ pub async fn serve_on(
         info!(%date, "catching up a night missed while the service was down");
         let _ = tx.send(Trigger::Night {
             date,
-            cause: "catch-up",
+            cause: run::Cause::CatchUp,
         });
     }
     let mut scheduler = schedule(&shared.cfg.serve, tz, tx.clone(), poll_pending.clone()).await?;
@@ -177,7 +177,7 @@ async fn schedule(
         let date = night_of(Utc::now().with_timezone(&tz).date_naive(), lag);
         let _ = tx.send(Trigger::Night {
             date,
-            cause: "schedule",
+            cause: run::Cause::Schedule,
         });
         Box::pin(async {})
     })
@@ -406,11 +406,10 @@ async fn attempt_once(
         Trigger::Night { date, cause } => {
             let meta = RunMeta {
                 run_id: run_id.to_string(),
-                trigger: cause.to_string(),
+                trigger: *cause,
                 attempt,
-                fence: Some(fence),
             };
-            run::run_as(&shared.root, date, &shared.cfg, &meta).await?;
+            run::run_as(&shared.root, date, &shared.cfg, &meta, &fence).await?;
             Ok(())
         }
     }
@@ -420,7 +419,7 @@ async fn attempt_once(
 #[derive(Debug, Serialize)]
 struct PollRecord<'a> {
     run_id: &'a str,
-    status: &'a str,
+    status: run::RunStatus,
     error: Option<String>,
     finished_at: String,
     ingest: Option<crate::ingest::IngestReport>,
@@ -431,8 +430,8 @@ async fn poll(shared: &Shared, run_id: &str) -> Result<()> {
     let result = crate::ingest::ingest(&shared.root, run_id, &shared.cfg).await;
     let (status, error, report) = match &result {
         Ok(r) if r.decided.is_empty() => return Ok(()),
-        Ok(r) => ("succeeded", None, Some(r.clone())),
-        Err(e) => ("failed", Some(e.to_string()), None),
+        Ok(r) => (run::RunStatus::Succeeded, None, Some(r.clone())),
+        Err(e) => (run::RunStatus::Failed, Some(e.to_string()), None),
     };
     if let Some(r) = &report {
         info!(decided = r.decided.len(), "poll ingested new uploads");
@@ -460,12 +459,11 @@ async fn record_abandoned(shared: &Shared, trigger: &Trigger, run_id: &str, atte
     };
     let meta = RunMeta {
         run_id: run_id.to_string(),
-        trigger: cause.to_string(),
+        trigger: *cause,
         attempt,
-        fence: None,
     };
     let mut rec = RunRecord::start(date, &shared.cfg, &meta);
-    rec.status = "abandoned".into();
+    rec.status = run::RunStatus::Abandoned;
     rec.error = Some(
         "abandoned at shutdown before it finished (a night is committed whole or not at all)"
             .into(),

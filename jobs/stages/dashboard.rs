@@ -102,10 +102,11 @@ fn esc(text: &str) -> String {
 }
 
 fn status_label(status: Option<&SourceStatus>) -> &'static str {
-    match status.map(|s| s.status.as_str()) {
-        Some("missing") => "thiếu / missing",
-        Some("stale") => "cũ / stale",
-        _ => "đủ / current",
+    use crate::sources::SourceState;
+    match status.map(|s| s.status) {
+        Some(SourceState::Missing) => "thiếu / missing",
+        Some(SourceState::Stale) => "cũ / stale",
+        Some(SourceState::Current) | None => "đủ / current",
     }
 }
 
@@ -136,7 +137,7 @@ fn today_table(
             }
             _ => "–".into(),
         };
-        let missing = status.is_some_and(|s| s.status == "missing");
+        let missing = status.is_some_and(|s| s.status == crate::sources::SourceState::Missing);
         let stale = m.extract_as_of.as_str() < date
             || m.rows_rejected > 0
             || status.is_some_and(|s| !s.rejected_uploads.is_empty());

@@ -32,13 +32,14 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn, Instrument};
 
+use crate::catalog::UploadStatus;
 use crate::catalog::{self, Decision};
 use crate::config::Config;
 use crate::curated::{curated_schema, rejects_schema};
 use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::normalize::{clean_text, mask_id, name_key, phone};
-use crate::schema::{ColumnSpec, Extract};
+use crate::schema::{ColumnSpec, Extract, ExtractSchema};
 use crate::store::{store_err, Listing, NameForm, Root};
 use crate::{Error, Result};
 
@@ -291,12 +292,10 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str, cfg: &Config)
     let reason = verdict.reason.as_deref().map(|r| printable(r).into_owned());
     let decision = Decision {
         manifest_sha256: manifest_sha,
-        status: if reason.is_none() {
-            "accepted"
-        } else {
-            "rejected"
-        }
-        .to_string(),
+        status: match reason {
+            None => UploadStatus::Accepted,
+            Some(_) => UploadStatus::Rejected,
+        },
         reason: reason.clone().unwrap_or_default(),
         run_id: run_id.to_string(),
         decided_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -426,11 +425,14 @@ async fn validate_and_curate(
     cfg: &Config,
 ) -> Result<Verdict> {
     let extract = Extract::parse(&key.extract).expect("discovered extract is valid");
+    let spec = extract
+        .contract_at(m.schema_version)
+        .expect("the manifest's schema_version was checked");
     let dir = key.landing_dir();
     let rows_in: u64 = m.files.iter().fold(0u64, |n, f| n.saturating_add(f.rows));
     let mut checked = vec![];
     for f in &m.files {
-        match check_file(root, extract, &format!("{dir}{}", f.name), f).await? {
+        match check_file(root, spec, &format!("{dir}{}", f.name), f).await? {
             Ok(size) => checked.push(CheckedFile {
                 name: f.name.clone(),
                 size,
@@ -450,17 +452,8 @@ async fn validate_and_curate(
         tokio::spawn(
             async move {
                 let mut rejects = vec![];
-                let r = curate_file(
-                    &root,
-                    extract,
-                    &key,
-                    idx,
-                    &dir,
-                    &f,
-                    Some(&out),
-                    &mut rejects,
-                )
-                .await;
+                let r =
+                    curate_file(&root, spec, &key, idx, &dir, &f, Some(&out), &mut rejects).await;
                 r.map(|r| (r, rejects))
             }
             .in_current_span(),
@@ -522,7 +515,7 @@ async fn open_parquet(
 /// Presence, checksum, readable footer, row count, schema. Returns the file size.
 async fn check_file(
     root: &Root,
-    extract: Extract,
+    spec: &ExtractSchema,
     path: &str,
     f: &manifest::ManifestFile,
 ) -> Result<std::result::Result<u64, String>> {
@@ -557,8 +550,11 @@ async fn check_file(
             f.name, f.rows
         )));
     }
-    if let Err(e) = extract.contract().check(builder.schema()) {
-        return Ok(Err(format!("{}: {e}", f.name)));
+    if let Err(e) = spec.check(builder.schema()) {
+        return Ok(Err(format!(
+            "{}: {e} (schema_version {})",
+            f.name, spec.schema_version
+        )));
     }
     Ok(Ok(size))
 }
@@ -601,7 +597,7 @@ async fn sha256_of(root: &Root, path: &str) -> Result<String> {
 #[allow(clippy::too_many_arguments)]
 async fn curate_file(
     root: &Root,
-    extract: Extract,
+    spec: &'static ExtractSchema,
     key: &UploadKey,
     idx: usize,
     dir: &str,
@@ -614,12 +610,10 @@ async fn curate_file(
         Ok(b) => b,
         Err(reason) => return Ok(Err(reason)),
     };
-    let names: Vec<&str> = extract
-        .contract()
-        .columns
-        .iter()
-        .map(|c| c.name.as_str())
-        .collect();
+    let extract = Extract::parse(&spec.extract).expect("a contract names its kind");
+    // Only the columns of the manifest's version are read: a version-1
+    // file's columns named like version 2's are extra, and ignored (§7).
+    let names: Vec<&str> = spec.columns.iter().map(|c| c.name.as_str()).collect();
     let roots: Vec<usize> = names
         .iter()
         .map(|n| builder.schema().index_of(n).expect("schema checked"))
@@ -664,7 +658,7 @@ async fn curate_file(
         next_row += batch.num_rows() as i64;
         let normalised = match extract {
             Extract::Identity => normalise_identity(&ctx, &batch),
-            Extract::Subscribers => Ok(normalise_subscribers(&ctx, &batch, rejects)),
+            Extract::Subscribers => Ok(normalise_subscribers(&ctx, &batch, spec, rejects)),
             Extract::Accounts => Ok(normalise_accounts(&ctx, &batch, rejects)),
         };
         let out_batch = match normalised {
@@ -877,10 +871,12 @@ impl HolderSrc {
 fn normalise_subscribers(
     ctx: &BatchCtx,
     batch: &RecordBatch,
+    spec: &ExtractSchema,
     rejects: &mut Vec<RowReject>,
 ) -> Vec<ArrayRef> {
-    let spec = Extract::Subscribers.contract();
     let (type_spec, status_spec) = (spec.column("subscriber_type"), spec.column("status"));
+    // §7: version 2 only; a version-1 extract reads as if both were null.
+    let v2 = V2Columns::read(batch, spec);
     let msisdn = text(batch, "msisdn");
     let stype = text(batch, "subscriber_type");
     let activated = date(batch, "activated_on");
@@ -897,6 +893,7 @@ fn normalise_subscribers(
         Date32Builder::new(),
         StringBuilder::new(),
     );
+    let (mut out_bio, mut out_owner) = (BooleanBuilder::new(), StringBuilder::new());
     let mut hc = HolderCols::new();
     for i in 0..n {
         let Some(m) = get(&msisdn, i).and_then(phone) else {
@@ -919,6 +916,12 @@ fn normalise_subscribers(
             ctx.reject(rejects, i, INVALID_VALUE, "status");
             continue;
         };
+        let Ok(owner) = v2.owner_confirmation(i) else {
+            ctx.reject(rejects, i, INVALID_VALUE, "owner_confirmation");
+            continue;
+        };
+        out_bio.append_option(v2.biometric_verified(i));
+        out_owner.append_option(owner);
         carrier.append_value(ctx.source);
         row_id.append_value(ctx.row_id(i));
         out_msisdn.append_value(m);
@@ -936,7 +939,49 @@ fn normalise_subscribers(
     cols.extend(hc.finish());
     cols.push(Arc::new(out_act.finish()));
     cols.push(Arc::new(out_status.finish()));
+    cols.push(Arc::new(out_bio.finish()));
+    cols.push(Arc::new(out_owner.finish()));
     cols
+}
+
+/// The two columns version 2 adds to a subscriber extract (§7), when the
+/// extract is of version 2.
+struct V2Columns<'a> {
+    biometric: Option<BooleanArray>,
+    owner: Option<(StringArray, &'a ColumnSpec)>,
+}
+
+impl<'a> V2Columns<'a> {
+    fn read(batch: &RecordBatch, spec: &'a ExtractSchema) -> Self {
+        let has = |name: &str| spec.columns.iter().any(|c| c.name == name);
+        V2Columns {
+            biometric: has("biometric_verified").then(|| boolean(batch, "biometric_verified")),
+            owner: has("owner_confirmation").then(|| {
+                (
+                    text(batch, "owner_confirmation"),
+                    spec.column("owner_confirmation"),
+                )
+            }),
+        }
+    }
+
+    /// `None` when not checked yet (null) or not sent (version 1).
+    fn biometric_verified(&self, i: usize) -> Option<bool> {
+        let b = self.biometric.as_ref()?;
+        (!b.is_null(i)).then(|| b.value(i))
+    }
+
+    /// The owner's answer lower-cased, `Ok(None)` when not asked yet (null,
+    /// or version 1), `Err(())` for a value outside the contract's.
+    fn owner_confirmation(&self, i: usize) -> std::result::Result<Option<String>, ()> {
+        let Some((a, spec)) = &self.owner else {
+            return Ok(None);
+        };
+        match get(a, i) {
+            None => Ok(None),
+            Some(_) => enum_value(a, i, spec).map(Some).ok_or(()),
+        }
+    }
 }
 
 fn normalise_accounts(
@@ -1168,6 +1213,26 @@ async fn write_rejects(
     Ok(())
 }
 
+/// The contract a lone file is checked against: version 2 for a subscriber
+/// file with both of version 2's columns (whatever their types: the check
+/// then says if they are wrong), version 1 otherwise.
+fn version_of_file(extract: Extract, found: &arrow::datatypes::Schema) -> &'static ExtractSchema {
+    let v2 = extract.contract_at(2).expect("every kind has version 2");
+    let added = v2.columns.iter().filter(|c| {
+        !extract
+            .contract()
+            .columns
+            .iter()
+            .any(|v1| v1.name == c.name)
+    });
+    let mut added = added.peekable();
+    let has_all = added.peek().is_some() && added.all(|c| found.field_with_name(&c.name).is_ok());
+    match has_all {
+        true => v2,
+        false => extract.contract(),
+    }
+}
+
 /// What `junkrecon check` found in one local file.
 #[derive(Debug, Clone, Serialize)]
 pub struct FileCheck {
@@ -1175,6 +1240,10 @@ pub struct FileCheck {
     pub file: String,
     /// Rows in the file.
     pub rows: u64,
+    /// The contract version the file was checked against: 2 for a
+    /// subscriber file holding both columns version 2 adds, else 1 (a
+    /// manifest names the version; a lone file can only show it).
+    pub schema_version: u32,
     /// Why an upload holding this file would be rejected, if it would.
     pub upload_rejected: Option<String>,
     /// Row-level rejects it would produce: (row number, reason, column).
@@ -1197,6 +1266,7 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
     let mut out = FileCheck {
         file: name.clone(),
         rows: 0,
+        schema_version: 1,
         upload_rejected: None,
         row_rejects: vec![],
     };
@@ -1222,7 +1292,9 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
             return Ok(out);
         }
     };
-    if let Err(e) = extract.contract().check(builder.schema()) {
+    let spec = version_of_file(extract, builder.schema());
+    out.schema_version = spec.schema_version;
+    if let Err(e) = spec.check(builder.schema()) {
         out.upload_rejected = Some(format!("{name}: {e}"));
         return Ok(out);
     }
@@ -1237,7 +1309,7 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
         rows: out.rows,
     };
     let mut rejects = vec![];
-    if let Err(reason) = curate_file(&root, extract, &key, 0, "", &f, None, &mut rejects).await? {
+    if let Err(reason) = curate_file(&root, spec, &key, 0, "", &f, None, &mut rejects).await? {
         out.upload_rejected = Some(reason);
     }
     out.row_rejects = rejects

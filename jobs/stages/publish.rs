@@ -667,7 +667,7 @@ pub async fn commit(
     run_id: &str,
     mut files: Vec<PublishedFile>,
     night: &NightMetrics,
-    fence: Option<&Fence>,
+    fence: &Fence,
 ) -> Result<Published> {
     let stage = stage_prefix(date, run_id);
     for (name, value) in [("carriers", &night.carriers), ("banks", &night.banks)] {
@@ -703,25 +703,20 @@ pub async fn commit(
         .await
         .ok()
         .flatten();
-    if let Some(f) = fence {
-        f.check("moving the pointer").await?;
-        if let Some(newer) = before
-            .as_ref()
-            .and_then(|p| p.lease_generation)
-            .filter(|&g| g > f.generation())
-        {
-            return Err(Error::CannotRun(format!(
-                "{} was committed under lease {newer}, newer than this run's {}: not replaced",
-                pointer_key(date),
-                f.generation()
-            )));
-        }
+    fence.check("moving the pointer").await?;
+    if let Some(newer) = before
+        .as_ref()
+        .and_then(|p| p.lease_generation)
+        .filter(|&g| g > fence.generation())
+    {
+        return Err(Error::CannotRun(format!(
+            "{} was committed under lease {newer}, newer than this run's {}: not replaced",
+            pointer_key(date),
+            fence.generation()
+        )));
     }
-    write_pointer(root, date, run_id, fence.map(Fence::generation)).await?;
-    let mirrored = match fence {
-        Some(f) => f.check("mirroring").await,
-        None => Ok(()),
-    };
+    write_pointer(root, date, run_id, Some(fence.generation())).await?;
+    let mirrored = fence.check("mirroring").await;
     if let Err(e) = async {
         mirrored?;
         mirror(root, &published).await

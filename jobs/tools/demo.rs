@@ -35,7 +35,7 @@ pub async fn demo(dir: &Path, persons: u64) -> Result<String> {
         out.push_str(&format!("\nNight {date} (run {}):\n", record.run_id));
         out.push_str(&summary_table(&record.summary));
         for d in &record.ingest.decided {
-            if d.decision.status == "rejected" {
+            if d.decision.status == crate::catalog::UploadStatus::Rejected {
                 out.push_str(&format!(
                     "  rejected upload {}: {}\n",
                     d.key.label(),

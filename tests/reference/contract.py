@@ -19,7 +19,9 @@ PROVINCES = set("""001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 0
 # Unicode White_Space, exactly (contract section 3).
 WS = "".join(c for c in "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 SRC = re.compile(r"^[A-Z0-9_]{2,16}$")
-SUB_REASONS = ["DECEASED", "DOB_MISMATCH", "DUPLICATE_MSISDN", "ID_NOT_FOUND", "LEGACY_ID", "MALFORMED_ID", "MISSING_ID", "NAME_MISMATCH", "OVER_LIMIT"]
+# Contract v2 §7 adds NO_BIOMETRIC and OWNER_DENIED for carriers; this
+# reference reads version-1 extracts, whose rows never carry them (0).
+SUB_REASONS = ["DECEASED", "DOB_MISMATCH", "DUPLICATE_MSISDN", "ID_NOT_FOUND", "LEGACY_ID", "MALFORMED_ID", "MISSING_ID", "NAME_MISMATCH", "NO_BIOMETRIC", "OVER_LIMIT", "OWNER_DENIED"]
 ACC_REASONS = ["DECEASED", "DOB_MISMATCH", "DUPLICATE_ACCOUNT", "ID_NOT_FOUND", "LEGACY_ID", "MALFORMED_ID", "MISSING_ID", "NAME_MISMATCH", "NO_BIOMETRIC", "OTP_PHONE_MISMATCH", "OTP_PHONE_MISSING"]
 COLS = {
     "identity": {"person_id": "s", "legacy_id": "s", "full_name": "s", "date_of_birth": "d", "sex": "s", "deceased_on": "d"},
