@@ -610,7 +610,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             }
             if let Some(p) = &l.pending {
                 rows.push([
-                    l.key.extract.clone(),
+                    l.key.extract.to_string(),
                     l.key.source.clone(),
                     l.key.as_of.clone(),
                     format!(
@@ -632,7 +632,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
                 _ => "",
             };
             rows.push([
-                l.key.extract.clone(),
+                l.key.extract.to_string(),
                 l.key.source.clone(),
                 l.key.as_of.clone(),
                 format!("{}{in_use}", last.status),

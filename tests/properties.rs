@@ -74,7 +74,7 @@ fn separator() -> impl Strategy<Value = (usize, char)> {
 
 fn key() -> UploadKey {
     UploadKey {
-        extract: "subscribers".into(),
+        extract: junkrecon::schema::Extract::Subscribers,
         source: "VIETTEL".into(),
         as_of: "2026-11-28".into(),
     }

@@ -14,7 +14,7 @@ pub const MANIFEST: &str = "_MANIFEST.json";
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct UploadKey {
     /// Extract kind.
-    pub extract: String,
+    pub extract: Extract,
     /// Source code (`NATIONAL` for identity).
     pub source: String,
     /// Date from the path.
@@ -24,8 +24,7 @@ pub struct UploadKey {
 impl UploadKey {
     /// The landing folder of this key, relative to the root, with a trailing slash.
     pub fn landing_dir(&self) -> String {
-        let e = Extract::parse(&self.extract).expect("key holds a valid extract");
-        match e.source_dir() {
+        match self.extract.source_dir() {
             None => format!("landing/{}/date={}/", self.extract, self.as_of),
             Some(d) => format!(
                 "landing/{}/{}={}/date={}/",
@@ -154,7 +153,7 @@ pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String
             ))
         }
     };
-    expect("extract", &m.extract, &key.extract)?;
+    expect("extract", &m.extract, key.extract.as_str())?;
     expect("source", &m.source, &key.source)?;
     expect("as_of", &m.as_of, &key.as_of)?;
     if !matches!(m.schema_version, 1 | 2) {
@@ -203,7 +202,7 @@ mod tests {
 
     fn key() -> UploadKey {
         UploadKey {
-            extract: "subscribers".into(),
+            extract: Extract::Subscribers,
             source: "VIETTEL".into(),
             as_of: "2026-11-28".into(),
         }

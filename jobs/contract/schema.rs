@@ -5,10 +5,11 @@
 use std::fmt;
 
 use arrow::datatypes::{DataType, Schema};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The three extract kinds of the contract.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Extract {
     /// National registry snapshot.
     Identity,

@@ -189,7 +189,7 @@ async fn write(root: &Root, ledger: &FolderLedger) -> Result<()> {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Chosen {
     /// Extract kind.
-    pub extract: String,
+    pub extract: Extract,
     /// Source code.
     pub source: String,
     /// `as_of` of the extract used.
@@ -224,7 +224,7 @@ pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Cho
         dates.sort();
         for as_of in dates.iter().rev() {
             let key = UploadKey {
-                extract: extract.to_string(),
+                extract,
                 source: source.clone(),
                 as_of: as_of.clone(),
             };
@@ -233,7 +233,7 @@ pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Cho
             };
             if let Some(d) = ledger.accepted() {
                 out.push(Chosen {
-                    extract: extract.to_string(),
+                    extract,
                     source: source.clone(),
                     as_of: as_of.clone(),
                     curated: d.curated.clone().unwrap_or_default(),

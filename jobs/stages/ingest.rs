@@ -202,7 +202,7 @@ async fn discover(
         for name in listed_dirs(root, &dir, &NameForm::date(), report).await? {
             match manifest::date_folder(&name) {
                 Some(d) => keys.push(UploadKey {
-                    extract: extract.to_string(),
+                    extract,
                     source: source.clone(),
                     as_of: d.to_string(),
                 }),
@@ -424,7 +424,7 @@ async fn validate_and_curate(
     curated: &str,
     cfg: &Config,
 ) -> Result<Verdict> {
-    let extract = Extract::parse(&key.extract).expect("discovered extract is valid");
+    let extract = key.extract;
     let spec = extract
         .contract_at(m.schema_version)
         .expect("the manifest's schema_version was checked");
@@ -1299,7 +1299,7 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
         return Ok(out);
     }
     let key = UploadKey {
-        extract: extract.to_string(),
+        extract,
         source: "CHECK".into(),
         as_of: "1970-01-01".into(),
     };

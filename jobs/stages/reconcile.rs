@@ -609,9 +609,9 @@ mod tests {
         assert_eq!(first(&split, &in_four), ["resolved"]);
     }
 
-    fn chosen(extract: &str, rows: u64) -> Chosen {
+    fn chosen(extract: Extract, rows: u64) -> Chosen {
         Chosen {
-            extract: extract.into(),
+            extract,
             source: "X".into(),
             as_of: "2026-11-20".into(),
             curated: String::new(),
@@ -623,9 +623,9 @@ mod tests {
 
     fn inputs(persons: u64, subscriptions: u64) -> Inputs {
         Inputs {
-            identity: chosen("identity", persons),
-            subscribers: vec![chosen("subscribers", subscriptions / 2); 2],
-            accounts: vec![chosen("accounts", persons)],
+            identity: chosen(Extract::Identity, persons),
+            subscribers: vec![chosen(Extract::Subscribers, subscriptions / 2); 2],
+            accounts: vec![chosen(Extract::Accounts, persons)],
         }
     }
 
