@@ -46,6 +46,40 @@
 //! the senders) and [`demo`] (a small country, two nights, printed tables).
 #![warn(missing_docs)]
 
+/// An enum of words (an upload's status, a source's state, ...): each
+/// variant is one word on disk, on pages and in logs (serde, `as_str`,
+/// `Display`, all from the one `= "word"`), and compares with `&str`.
+macro_rules! words {
+    ($(#[doc = $edoc:literal])* pub enum $name:ident { $( $(#[doc = $doc:literal])* $variant:ident = $word:literal, )+ }) => {
+        $(#[doc = $edoc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        pub enum $name {
+            $( $(#[doc = $doc])* #[serde(rename = $word)] $variant, )+
+        }
+
+        impl $name {
+            /// The word records and pages show.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $( $name::$variant => $word, )+
+                }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl PartialEq<&str> for $name {
+            fn eq(&self, other: &&str) -> bool {
+                self.as_str() == *other
+            }
+        }
+    };
+}
+
 #[path = "contract/curated.rs"]
 pub mod curated;
 #[path = "contract/display.rs"]

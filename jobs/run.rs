@@ -5,7 +5,7 @@
 
 use std::time::Instant;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::Inputs;
@@ -51,77 +51,27 @@ pub struct SummaryRow {
     pub rejected_uploads: u64,
 }
 
-/// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum RunStatus {
-    /// Published.
-    #[serde(rename = "succeeded")]
-    Succeeded,
-    /// Stopped by an error (recorded); nothing of it was published.
-    #[serde(rename = "failed")]
-    Failed,
-    /// Stopped at shutdown before it finished.
-    #[serde(rename = "abandoned")]
-    Abandoned,
-}
-
-impl RunStatus {
-    /// The word records and pages show.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunStatus::Succeeded => "succeeded",
-            RunStatus::Failed => "failed",
-            RunStatus::Abandoned => "abandoned",
-        }
+words! {
+    /// How a run ended.
+    pub enum RunStatus {
+        /// Published.
+        Succeeded = "succeeded",
+        /// Stopped by an error (recorded); nothing of it was published.
+        Failed = "failed",
+        /// Stopped at shutdown before it finished.
+        Abandoned = "abandoned",
     }
 }
 
-impl std::fmt::Display for RunStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for RunStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
-    }
-}
-
-/// Why a run started.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Cause {
-    /// `junkrecon run` by hand (or the demo).
-    #[serde(rename = "manual")]
-    Manual,
-    /// The service's nightly cut-off.
-    #[serde(rename = "schedule")]
-    Schedule,
-    /// A night the service missed while it was down.
-    #[serde(rename = "catch-up")]
-    CatchUp,
-}
-
-impl Cause {
-    /// The word records and pages show.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Cause::Manual => "manual",
-            Cause::Schedule => "schedule",
-            Cause::CatchUp => "catch-up",
-        }
-    }
-}
-
-impl std::fmt::Display for Cause {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for Cause {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+words! {
+    /// Why a run started.
+    pub enum Cause {
+        /// `junkrecon run` by hand (or the demo).
+        Manual = "manual",
+        /// The service's nightly cut-off.
+        Schedule = "schedule",
+        /// A night the service missed while it was down.
+        CatchUp = "catch-up",
     }
 }
 
@@ -225,6 +175,13 @@ impl RunRecord {
     }
 }
 
+/// Refuses a night's date that is not strict `YYYY-MM-DD`, in one line.
+fn night_date(date: &str) -> Result<()> {
+    crate::manifest::parse_date(date)
+        .map(|_| ())
+        .map_err(|e| Error::CannotRun(format!("--as-of: {e}")))
+}
+
 /// A fresh run id: date, UTC time, and a random suffix.
 pub fn new_run_id(date: &str) -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
@@ -237,7 +194,7 @@ pub fn new_run_id(date: &str) -> String {
 /// run record is written whether or not the run succeeds; an error means
 /// the run could not proceed.
 pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
-    crate::manifest::parse_date(date).map_err(|e| Error::CannotRun(format!("--as-of: {e}")))?;
+    night_date(date)?;
     let ttl = std::time::Duration::from_secs(cfg.serve.lease_secs);
     let lease = crate::lease::Lease::acquire_waiting(
         root,
@@ -266,9 +223,7 @@ pub async fn run_as(
     meta: &RunMeta,
     fence: &crate::lease::Fence,
 ) -> Result<RunRecord> {
-    if let Err(e) = crate::manifest::parse_date(date) {
-        return Err(Error::CannotRun(format!("--as-of: {e}")));
-    }
+    night_date(date)?;
     let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
     async {
         let mut record = RunRecord::start(date, cfg, meta);

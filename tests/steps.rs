@@ -71,8 +71,10 @@ async fn render(ctx: &datafusion::prelude::SessionContext, step: &str, table: &s
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_step_gives_its_snapshot() {
+/// The country of `tests/rules.rs`, ingested and reconciled for night D: its
+/// tree (kept alive while the session reads it) and the session holding every
+/// step's tables.
+async fn reconciled() -> (crate::common::Tree, datafusion::prelude::SessionContext) {
     let t = crate::rules::tree().await;
     let root = t.root();
     let cfg = Config::default();
@@ -84,6 +86,12 @@ async fn every_step_gives_its_snapshot() {
     junkrecon::reconcile::reconcile(&ctx, &inputs, D, &cfg, "work/snapshot/", &[])
         .await
         .unwrap();
+    (t, ctx)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_step_gives_its_snapshot() {
+    let (_t, ctx) = reconciled().await;
     let bless = std::env::var("JUNKRECON_BLESS").as_deref() == Ok("1");
     let mut differ = vec![];
     for (step, table) in TABLES {
@@ -113,17 +121,8 @@ async fn every_step_gives_its_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_code_added_to_the_one_list_is_reported_and_counted() {
     use junkrecon::reasons::{sql_params, Reason, REASONS};
-    let t = crate::rules::tree().await;
-    let root = t.root();
+    let (_t, ctx) = reconciled().await;
     let cfg = Config::default();
-    junkrecon::ingest::ingest(&root, "snapshot", &cfg)
-        .await
-        .unwrap();
-    let inputs = junkrecon::run::choose_inputs(&root, D).await.unwrap();
-    let ctx = junkrecon::engine::session(&root, &cfg).unwrap();
-    junkrecon::reconcile::reconcile(&ctx, &inputs, D, &cfg, "work/added/", &[])
-        .await
-        .unwrap();
     let mut list = REASONS.to_vec();
     list.push(Reason {
         code: "EVERY_IN_SCOPE",

@@ -135,8 +135,8 @@ pub struct ColumnSpec {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ExtractSchema {
-    /// Extract kind name.
-    pub extract: String,
+    /// Extract kind.
+    pub extract: Extract,
     /// Version this file describes.
     pub schema_version: u32,
     /// Fixed source code (identity only).
@@ -205,7 +205,7 @@ mod tests {
     fn embedded_contracts_parse_and_match_kinds() {
         for e in Extract::ALL {
             let c = e.contract();
-            assert_eq!(c.extract, e.as_str());
+            assert_eq!(c.extract, e);
             assert_eq!(c.schema_version, 1);
             assert_eq!(c.source_dir.as_deref(), e.source_dir());
         }

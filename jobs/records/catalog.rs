@@ -11,36 +11,13 @@ use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
 
-/// What was decided about an upload.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum UploadStatus {
-    /// Its extract may be used.
-    #[serde(rename = "accepted")]
-    Accepted,
-    /// Refused, with the reason; the previous extract stays in use.
-    #[serde(rename = "rejected")]
-    Rejected,
-}
-
-impl UploadStatus {
-    /// The word records and pages show.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            UploadStatus::Accepted => "accepted",
-            UploadStatus::Rejected => "rejected",
-        }
-    }
-}
-
-impl std::fmt::Display for UploadStatus {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for UploadStatus {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+words! {
+    /// What was decided about an upload.
+    pub enum UploadStatus {
+        /// Its extract may be used.
+        Accepted = "accepted",
+        /// Refused, with the reason; the previous extract stays in use.
+        Rejected = "rejected",
     }
 }
 

@@ -15,40 +15,15 @@ use crate::schema::Extract;
 use crate::store::Root;
 use crate::Result;
 
-/// A source's state on a night.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum SourceState {
-    /// Its extract in use is of the night itself.
-    #[serde(rename = "current")]
-    Current,
-    /// Its extract in use is older, and it is not expected every night.
-    #[serde(rename = "stale")]
-    Stale,
-    /// Expected, and no extract of the night (or none at all).
-    #[serde(rename = "missing")]
-    Missing,
-}
-
-impl SourceState {
-    /// The word records and pages show.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SourceState::Current => "current",
-            SourceState::Stale => "stale",
-            SourceState::Missing => "missing",
-        }
-    }
-}
-
-impl std::fmt::Display for SourceState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl PartialEq<&str> for SourceState {
-    fn eq(&self, other: &&str) -> bool {
-        self.as_str() == *other
+words! {
+    /// A source's state on a night.
+    pub enum SourceState {
+        /// Its extract in use is of the night itself.
+        Current = "current",
+        /// Its extract in use is older, and it is not expected every night.
+        Stale = "stale",
+        /// Expected, and no extract of the night (or none at all).
+        Missing = "missing",
     }
 }
 

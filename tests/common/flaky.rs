@@ -167,7 +167,7 @@ impl ObjectStore for Flaky {
 /// succeed; from the next one on, every operation anywhere fails, reads
 /// included, as if the process were gone. With `budget` = usize::MAX it
 /// only counts, so a clean run tells how many steps its path has.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Dying {
     pub inner: Arc<dyn ObjectStore>,
     pub prefixes: Vec<String>,
@@ -294,13 +294,7 @@ impl ObjectStore for Dying {
         locations: BoxStream<'static, object_store::Result<Path>>,
     ) -> BoxStream<'static, object_store::Result<Path>> {
         use futures::StreamExt;
-        let me = Dying {
-            inner: self.inner.clone(),
-            prefixes: self.prefixes.clone(),
-            budget: self.budget,
-            changes: self.changes.clone(),
-            dead: self.dead.clone(),
-        };
+        let me = self.clone();
         // One delete at a time, each counted as a change before it is made.
         let checked = locations.map(move |l| l.and_then(|p| me.change(&p).map(|()| p)));
         let inner = self.inner.clone();
