@@ -28,6 +28,8 @@
 //!
 //! `records/`: what the store remembers between nights.
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
+//! - [`holds`]: the volume guard (§8): whether a valid upload is held.
+//! - [`publications`]: published nights as stored (markers, pointers, staging, report paths), read-only.
 //! - [`sources`]: each source's upload state on a night (current, stale, missing, rejected uploads).
 //!
 //! `stages/`: the night's three stages, each on its own.
@@ -112,6 +114,10 @@ pub mod store;
 
 #[path = "records/catalog.rs"]
 pub mod catalog;
+#[path = "records/holds.rs"]
+pub mod holds;
+#[path = "records/publications.rs"]
+pub mod publications;
 #[path = "records/sources.rs"]
 pub mod sources;
 

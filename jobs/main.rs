@@ -69,6 +69,11 @@ enum Command {
         /// Plant upload faults on the last day (missing manifest, bad checksum, missing column).
         #[arg(long)]
         faults: bool,
+        /// Contract v2 over many nights: two carriers on schema version 2, carriers
+        /// locking flagged SIMs (on time, late), fixes and re-flags, and (with 6 or
+        /// more days) uploads the volume guard holds.
+        #[arg(long)]
+        v2: bool,
     },
     /// Show the upload ledger (accepted/rejected and why) and the latest runs.
     Status {
@@ -78,6 +83,27 @@ enum Command {
         /// Only uploads and runs up to this date.
         #[arg(long = "as-of", value_parser = date_arg)]
         as_of: Option<String>,
+    },
+    /// Release an upload held by the volume guard: from the next run on it is used.
+    Release {
+        /// Store root.
+        #[arg(long)]
+        data: Option<String>,
+        /// identity, subscribers or accounts.
+        #[arg(long)]
+        extract: String,
+        /// Carrier or bank code (identity: NATIONAL, or leave it out).
+        #[arg(long)]
+        source: Option<String>,
+        /// The held upload's date folder (YYYY-MM-DD).
+        #[arg(long = "as-of", value_parser = date_arg)]
+        as_of: String,
+        /// Why the upload may be used (kept in the ledger).
+        #[arg(long)]
+        reason: String,
+        /// TOML config file (for the store and lease settings).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
     /// Check Parquet files against an extract contract before uploading them.
     Check {
@@ -195,6 +221,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             seed,
             start,
             faults,
+            v2,
         } => {
             let start = chrono::NaiveDate::parse_from_str(&start, "%Y-%m-%d")
                 .map_err(|_| anyhow::anyhow!("--start {start:?} is not a date YYYY-MM-DD"))?;
@@ -208,6 +235,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 seed,
                 start,
                 faults,
+                v2,
                 progress: true,
                 ..Default::default()
             };
@@ -230,6 +258,29 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             );
             Ok(())
         }
+        Command::Release {
+            data,
+            extract,
+            source,
+            as_of,
+            reason,
+            config,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let root = open_root(data, &cfg).await?;
+            let key = upload_key(&extract, source, &as_of)?;
+            let by = format!(
+                "{}@{}",
+                std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
+                junkrecon::lease::holder_id()
+            );
+            junkrecon::run::release(&root, &key, &reason, &by, &cfg).await?;
+            println!(
+                "released {}: it is used from the next run on",
+                key.label()
+            );
+            Ok(())
+        }
         Command::Check { extract, files } => check(&extract, &files).await,
         Command::Demo { dir, persons } => {
             let text = junkrecon::demo::demo(&dir, persons).await?;
@@ -237,6 +288,31 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The upload a command names: extract, source (NATIONAL for identity) and date.
+fn upload_key(
+    extract: &str,
+    source: Option<String>,
+    as_of: &str,
+) -> anyhow::Result<junkrecon::manifest::UploadKey> {
+    let kind = junkrecon::schema::Extract::parse(extract).ok_or_else(|| {
+        anyhow::anyhow!("--extract {extract:?}: expected identity, subscribers or accounts")
+    })?;
+    let source = match (kind, source) {
+        (junkrecon::schema::Extract::Identity, None) => "NATIONAL".to_string(),
+        (junkrecon::schema::Extract::Identity, Some(s)) if s == "NATIONAL" => s,
+        (junkrecon::schema::Extract::Identity, Some(s)) => {
+            anyhow::bail!("--source {s:?}: the registry's snapshot has no source code (NATIONAL, or leave it out)")
+        }
+        (_, None) => anyhow::bail!("--source is required for {extract}"),
+        (_, Some(s)) => s,
+    };
+    Ok(junkrecon::manifest::UploadKey {
+        extract: kind,
+        source,
+        as_of: as_of.to_string(),
+    })
 }
 
 /// The store root from `--data` or the config, checked before anything is read.

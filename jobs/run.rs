@@ -330,8 +330,11 @@ async fn run_stages(
 
     let t = Instant::now();
     let staging = publish::stage_prefix(date, run_id);
-    let files = publish::write_reports(&ctx, root, &inputs, date, &staging).await?;
-    let (carriers, banks) = publish::metrics(&ctx, root, &inputs, date, &staging).await?;
+    let history = publish::history(root, &inputs, date).await?;
+    let timeline = &cfg.enforcement;
+    let files =
+        publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline).await?;
+    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &staging).await?;
     let ledgers = sources::SourceLedgers::read(root).await?;
     let sources = sources::statuses(&ledgers, &inputs, date, cfg);
     for s in sources
@@ -554,10 +557,59 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
     out
 }
 
+/// Releases a held upload (§8) under the root's lease (a pass of ingest
+/// may be writing the ledger): from the next run on it counts as accepted.
+/// `released_by` names who ran it (user and host). An upload that is not
+/// held is an error, and nothing changes.
+pub async fn release(
+    root: &Root,
+    key: &crate::manifest::UploadKey,
+    reason: &str,
+    released_by: &str,
+    cfg: &Config,
+) -> Result<catalog::FolderLedger> {
+    if reason.trim().is_empty() {
+        return Err(Error::CannotRun(
+            "--reason is empty: say why the upload may be used".into(),
+        ));
+    }
+    let ttl = std::time::Duration::from_secs(cfg.serve.lease_secs);
+    let lease = crate::lease::Lease::acquire_waiting(
+        root,
+        &crate::lease::holder_id(),
+        &format!("release {}", key.label()),
+        ttl,
+        std::time::Duration::from_millis(500),
+        ttl,
+    )
+    .await?;
+    let result = async {
+        lease.fence().check("releasing").await?;
+        catalog::release(root, key, reason, released_by).await
+    }
+    .await;
+    if let Err(e) = lease.release().await {
+        warn!(error = %e, "could not release the lease (it expires by itself)");
+    }
+    let ledger = result?;
+    info!(upload = %key.label(), "held upload released");
+    Ok(ledger)
+}
+
+/// The command that releases a held upload, as `status` prints it.
+pub fn release_command(root: &str, key: &crate::manifest::UploadKey) -> String {
+    format!(
+        "junkrecon release --data {root} --extract {} --source {} --as-of {} --reason \"...\"",
+        key.extract, key.source, key.as_of
+    )
+}
+
 /// A plain-text view of the ledger (every upload decision in use) and the
 /// latest runs, for `junkrecon status`. Dates after `as_of` are left out when given.
 pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
     let mut rows = vec![];
+    let mut held = vec![];
+    let mut commands = vec![];
     for extract in Extract::ALL {
         for l in catalog::all_ledgers(root, extract).await? {
             if as_of.is_some_and(|d| l.key.as_of.as_str() > d) {
@@ -584,8 +636,24 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             };
             let in_use = match (l.accepted(), last.status) {
                 (Some(_), crate::catalog::UploadStatus::Rejected) => " (earlier version in use)",
+                (Some(_), crate::catalog::UploadStatus::Held) => " (earlier version in use)",
+                (_, crate::catalog::UploadStatus::Accepted)
+                    if last.hold.as_ref().is_some_and(|h| h.released.is_some()) =>
+                {
+                    " (released)"
+                }
                 _ => "",
             };
+            if l.held().is_some() {
+                held.push([
+                    l.key.extract.to_string(),
+                    l.key.source.clone(),
+                    l.key.as_of.clone(),
+                    last.decided_at.clone(),
+                    last.reason.clone(),
+                ]);
+                commands.push(release_command(&root.display(), &l.key));
+            }
             rows.push([
                 l.key.extract.to_string(),
                 l.key.source.clone(),
@@ -610,6 +678,17 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
         ],
         &rows,
     ));
+    if !held.is_empty() {
+        out.push_str("\nHeld uploads (not used until released; the previous extract stays in use):\n");
+        out.push_str(&table(
+            &["extract", "source", "as_of", "held since", "reason"],
+            &held,
+        ));
+        out.push_str("To release one after checking it:\n");
+        for c in commands {
+            out.push_str(&format!("  {c}\n"));
+        }
+    }
     let mut runs = vec![];
     for meta in run_records(root).await? {
         let body = root.get(meta.location.as_ref()).await?;

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-/// One source's entry of carriers.json / banks.json (contract §6).
+/// One source's entry of carriers.json / banks.json (contract §6; §8–§10
+/// add the last five fields, which read as empty from a night published
+/// before them).
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceMetrics {
     /// Run date D.
@@ -42,6 +44,24 @@ pub struct SourceMetrics {
     pub resolved_since_baseline: u64,
     /// 100 × resolved_since_baseline / baseline_flagged, 2 decimals; null when 0.
     pub cleanup_progress_pct: Option<f64>,
+    /// Keys flagged in the previous published run and no longer in the
+    /// extract (§10; `resolved` counts them too).
+    #[serde(default)]
+    pub gone: u64,
+    /// Action required now (§9) → flagged rows (every action of the extract kind).
+    #[serde(default)]
+    pub required_action: BTreeMap<String, u64>,
+    /// Flagged rows whose required action is not reflected in their status (§9).
+    #[serde(default)]
+    pub overdue: u64,
+    /// 100 × (rows whose action is due − overdue) / rows whose action is due
+    /// (any action but NOTIFY), 2 decimals; null when none is due.
+    #[serde(default)]
+    pub compliance_pct: Option<f64>,
+    /// The newest held upload (§8) with `as_of` ≤ D and newer than the
+    /// extract used, else null.
+    #[serde(default)]
+    pub held_as_of: Option<String>,
 }
 
 /// `100 × num / den` rounded to 2 decimals (ties to even on the exact binary

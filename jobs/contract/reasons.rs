@@ -1,5 +1,7 @@
 //! The one list of reason codes (contract §5): each code, the boolean
-//! column of steps 50/60 that carries it, and the extracts it applies to.
+//! column of steps 50/60 that carries it, and the extracts it applies to;
+//! and the enforcement actions of each extract (§9), whose counts step 97
+//! is rendered with.
 //! Steps 70/75 (a row's `reasons`) and 90/91 (`flags_by_reason`) are
 //! rendered from this list, and publish reports every code of an extract,
 //! so a code is written here and in the one SQL rule that decides it, and
@@ -131,6 +133,26 @@ pub fn sql_params(list: &[Reason]) -> BTreeMap<&'static str, String> {
         p.insert(counts, sums.join(",\n       "));
     }
     p
+}
+
+/// The actions of the enforcement timeline (contract §9) of `extract`, in
+/// the order they become due (identity has none).
+pub fn actions(extract: Extract) -> &'static [&'static str] {
+    match extract {
+        Extract::Subscribers => &["NOTIFY", "LOCK_ONE_WAY", "LOCK_TWO_WAY", "TERMINATE"],
+        Extract::Accounts => &["NOTIFY", "SUSPEND"],
+        Extract::Identity => &[],
+    }
+}
+
+/// `ACTION_SUMS` of step 97: one `sum(CASE WHEN required_action = 'A' THEN 1 ELSE 0 END) AS "A"`
+/// per action of `extract`.
+pub fn action_sums(extract: Extract) -> String {
+    actions(extract)
+        .iter()
+        .map(|a| format!("sum(CASE WHEN required_action = '{a}' THEN 1 ELSE 0 END) AS \"{a}\""))
+        .collect::<Vec<_>>()
+        .join(",\n           ")
 }
 
 #[cfg(test)]

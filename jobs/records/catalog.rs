@@ -18,7 +18,38 @@ words! {
         Accepted = "accepted",
         /// Refused, with the reason; the previous extract stays in use.
         Rejected = "rejected",
+        /// Valid, but held by the volume guard (§8): not used until an
+        /// operator releases it; the reference extract stays in use.
+        Held = "held",
     }
+}
+
+/// Why an upload was held (§8), and its release if an operator gave one.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Hold {
+    /// `as_of` of the reference extract it was compared with.
+    pub reference_as_of: String,
+    /// Distinct keys among the reference's accepted rows.
+    pub reference_keys: u64,
+    /// Reference keys missing from the upload's accepted rows and not
+    /// flagged in the source's newest report.
+    pub lost_keys: u64,
+    /// The share of the reference's keys allowed to go, in percent.
+    pub max_shrink_pct: f64,
+    /// The release, once an operator has given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub released: Option<Release>,
+}
+
+/// An operator's release of a held upload.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Release {
+    /// When (UTC, RFC 3339).
+    pub released_at: String,
+    /// Why the operator let it through.
+    pub reason: String,
+    /// Who ran the release (user and host).
+    pub released_by: String,
 }
 
 /// Decision taken on one manifest version.
@@ -40,8 +71,11 @@ pub struct Decision {
     pub rows_accepted: u64,
     /// Row-level rejects (§3).
     pub rows_rejected: u64,
-    /// Curated folder (relative to the root) when accepted.
+    /// Curated folder (relative to the root) when accepted or held.
     pub curated: Option<String>,
+    /// Set when the volume guard held it (§8), kept after a release.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hold: Option<Hold>,
 }
 
 /// The ledger document of one landing folder.
@@ -85,6 +119,13 @@ impl FolderLedger {
         self.accepted.and_then(|i| self.decisions.get(i))
     }
 
+    /// The latest decision when it holds the upload (not released).
+    pub fn held(&self) -> Option<&Decision> {
+        self.decisions
+            .last()
+            .filter(|d| d.status == UploadStatus::Held)
+    }
+
     /// Whether this manifest version was already decided.
     pub fn has_seen(&self, manifest_sha256: &str) -> bool {
         self.decisions
@@ -115,6 +156,91 @@ pub async fn record(root: &Root, key: &UploadKey, decision: Decision) -> Result<
     ledger.pending = None;
     write(root, &ledger).await?;
     Ok(ledger)
+}
+
+/// Releases a held upload (§8): its latest decision becomes the accepted
+/// one, with the release recorded beside the hold. An upload that is not
+/// held is an error, and nothing changes.
+pub async fn release(
+    root: &Root,
+    key: &UploadKey,
+    reason: &str,
+    released_by: &str,
+) -> Result<FolderLedger> {
+    let label = key.label();
+    let Some(mut ledger) = read_ledger(root, key).await? else {
+        return Err(Error::CannotRun(format!(
+            "{label}: no upload was ever decided for it; nothing to release"
+        )));
+    };
+    if ledger.held().is_none() {
+        let last = ledger.decisions.last().map_or("none".into(), |d| {
+            format!("{} on {}", d.status, d.decided_at)
+        });
+        return Err(Error::CannotRun(format!(
+            "{label} is not held (its latest decision: {last}); nothing released"
+        )));
+    }
+    let i = ledger.decisions.len() - 1;
+    let d = &mut ledger.decisions[i];
+    d.status = UploadStatus::Accepted;
+    if let Some(h) = d.hold.as_mut() {
+        h.released = Some(Release {
+            released_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            reason: reason.to_string(),
+            released_by: released_by.to_string(),
+        });
+    }
+    ledger.accepted = Some(i);
+    write(root, &ledger).await?;
+    Ok(ledger)
+}
+
+/// The reference extract of an upload (§8): the same source's accepted
+/// extract with the newest `as_of` older than the upload's own.
+pub async fn reference(root: &Root, key: &UploadKey) -> Result<Option<Chosen>> {
+    let mut older = dates_of(root, key.extract, &key.source).await?;
+    older.retain(|d| d.as_str() < key.as_of.as_str());
+    for as_of in older.iter().rev() {
+        let k = UploadKey {
+            as_of: as_of.clone(),
+            ..key.clone()
+        };
+        if let Some(d) = read_ledger(root, &k).await?.as_ref().and_then(|l| l.accepted()) {
+            return Ok(Some(chosen(&k, d, None)));
+        }
+    }
+    Ok(None)
+}
+
+/// The dates of one source's ledger documents, ascending.
+async fn dates_of(root: &Root, extract: Extract, source: &str) -> Result<Vec<String>> {
+    let mut dates: Vec<String> = root
+        .list_files(&format!("catalog/uploads/{extract}/{source}"))
+        .await?
+        .iter()
+        .filter_map(|m| {
+            m.location
+                .filename()?
+                .strip_suffix(".json")
+                .map(String::from)
+        })
+        .collect();
+    dates.sort();
+    Ok(dates)
+}
+
+fn chosen(key: &UploadKey, d: &Decision, held_as_of: Option<String>) -> Chosen {
+    Chosen {
+        extract: key.extract,
+        source: key.source.clone(),
+        as_of: key.as_of.clone(),
+        curated: d.curated.clone().unwrap_or_default(),
+        manifest_sha256: d.manifest_sha256.clone(),
+        rows: d.rows_accepted,
+        rows_rejected: d.rows_rejected,
+        held_as_of,
+    }
 }
 
 /// Records a failed attempt at reading a manifest version; returns the
@@ -179,26 +305,21 @@ pub struct Chosen {
     pub rows: u64,
     /// Row-level rejects.
     pub rows_rejected: u64,
+    /// The newest held upload (§8) of the source with `as_of` ≤ D and newer
+    /// than the extract used, if any.
+    #[serde(default)]
+    pub held_as_of: Option<String>,
 }
 
-/// Every source's newest accepted extract with `as_of` ≤ `date`, sorted by source.
+/// Every source's newest accepted extract with `as_of` ≤ `date`, sorted by
+/// source, with the newest held upload newer than it (§8 `held_as_of`).
 pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Chosen>> {
     let base = format!("catalog/uploads/{extract}");
     let mut out = vec![];
     for source in root.list_dirs(&base).await? {
-        let mut dates: Vec<String> = root
-            .list_files(&format!("{base}/{source}"))
-            .await?
-            .iter()
-            .filter_map(|m| {
-                m.location
-                    .filename()?
-                    .strip_suffix(".json")
-                    .map(String::from)
-            })
-            .filter(|d| d.as_str() <= date)
-            .collect();
-        dates.sort();
+        let mut dates = dates_of(root, extract, &source).await?;
+        dates.retain(|d| d.as_str() <= date);
+        let mut held_as_of = None;
         for as_of in dates.iter().rev() {
             let key = UploadKey {
                 extract,
@@ -209,16 +330,11 @@ pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Cho
                 continue;
             };
             if let Some(d) = ledger.accepted() {
-                out.push(Chosen {
-                    extract,
-                    source: source.clone(),
-                    as_of: as_of.clone(),
-                    curated: d.curated.clone().unwrap_or_default(),
-                    manifest_sha256: d.manifest_sha256.clone(),
-                    rows: d.rows_accepted,
-                    rows_rejected: d.rows_rejected,
-                });
+                out.push(chosen(&key, d, held_as_of));
                 break;
+            }
+            if held_as_of.is_none() && ledger.held().is_some() {
+                held_as_of = Some(as_of.clone());
             }
         }
     }

@@ -2,7 +2,8 @@
 //! current (an accepted upload for D), stale (older than D), or missing (an
 //! expected source with no accepted upload for D at cut-off, or a source with
 //! no accepted extract at all), and which of its uploads were rejected and
-//! why. Published with the night as `metrics/date=D/sources.json`, read by
+//! why, and which are held by the volume guard (§8; the registry's held
+//! snapshots too, under kind `registry`). Published with the night as `metrics/date=D/sources.json`, read by
 //! the dashboard and `/metrics`. Built from the ledger only: never row values.
 
 use std::collections::BTreeMap;
@@ -44,6 +45,23 @@ pub struct SourceStatus {
     pub age_days: Option<i64>,
     /// Rejected uploads not superseded: as_of ≤ D and not older than the extract in use.
     pub rejected_uploads: Vec<RejectedUpload>,
+    /// Uploads held by the volume guard (§8) and not released: as_of ≤ D and
+    /// newer than the extract in use. Not used by the night.
+    #[serde(default)]
+    pub held_uploads: Vec<HeldUpload>,
+}
+
+/// An upload held by the volume guard, with the ledger's reason.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct HeldUpload {
+    /// The upload's date folder.
+    pub as_of: String,
+    /// Why it was held (keys lost against the reference, or no accepted row).
+    pub reason: String,
+    /// When it was held (UTC).
+    pub decided_at: String,
+    /// The `junkrecon release` arguments that let it through once checked.
+    pub release: String,
 }
 
 /// A rejected upload, with the ledger's reason (file, column, expected versus found).
@@ -63,6 +81,8 @@ pub struct SourceLedgers {
     pub carriers: Vec<FolderLedger>,
     /// `catalog/uploads/accounts/`.
     pub banks: Vec<FolderLedger>,
+    /// `catalog/uploads/identity/`.
+    pub registry: Vec<FolderLedger>,
 }
 
 impl SourceLedgers {
@@ -71,15 +91,16 @@ impl SourceLedgers {
         Ok(SourceLedgers {
             carriers: catalog::all_ledgers(root, Extract::Subscribers).await?,
             banks: catalog::all_ledgers(root, Extract::Accounts).await?,
+            registry: catalog::all_ledgers(root, Extract::Identity).await?,
         })
     }
 
-    /// The ledgers of one kind (`carrier` or `bank`).
+    /// The ledgers of one kind (`carrier`, `bank` or `registry`).
     pub fn of(&self, kind: &str) -> &[FolderLedger] {
-        if kind == "carrier" {
-            &self.carriers
-        } else {
-            &self.banks
+        match kind {
+            "carrier" => &self.carriers,
+            "registry" => &self.registry,
+            _ => &self.banks,
         }
     }
 }
@@ -105,6 +126,35 @@ pub fn rejected_uploads(
                 as_of: l.key.as_of.clone(),
                 reason: last.reason.clone(),
                 decided_at: last.decided_at.clone(),
+            })
+        })
+        .collect()
+}
+
+/// The held uploads of `source` that matter on night `date`: those whose
+/// latest decision holds them, dated on or before `date` and after the
+/// extract in use (`since`). The one rule for `status`, `sources.json`,
+/// `/metrics` and the dashboard.
+pub fn held_uploads(
+    ledgers: &[FolderLedger],
+    source: &str,
+    date: &str,
+    since: &str,
+) -> Vec<HeldUpload> {
+    ledgers
+        .iter()
+        .filter(|l| l.key.source == source)
+        .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of.as_str() > since)
+        .filter_map(|l| {
+            let d = l.held()?;
+            Some(HeldUpload {
+                as_of: l.key.as_of.clone(),
+                reason: d.reason.clone(),
+                decided_at: d.decided_at.clone(),
+                release: format!(
+                    "--extract {} --source {} --as-of {}",
+                    l.key.extract, l.key.source, l.key.as_of
+                ),
             })
         })
         .collect()
@@ -138,6 +188,7 @@ pub fn statuses(
             let extract_as_of = used.map(|c| c.as_of.clone());
             let since = extract_as_of.clone().unwrap_or_default();
             let rejected_uploads = rejected_uploads(ledgers, &source, date, &since);
+            let held_uploads = held_uploads(ledgers, &source, date, &since);
             let is_expected = expected.contains(&source);
             out.push(SourceStatus {
                 kind: kind.into(),
@@ -147,10 +198,35 @@ pub fn statuses(
                 expected: is_expected,
                 source,
                 rejected_uploads,
+                held_uploads,
             });
         }
     }
+    if let Some(registry) = registry_status(all, inputs, date) {
+        out.push(registry);
+    }
     out
+}
+
+/// The registry's entry (kind `registry`, source `NATIONAL`), only on a
+/// night when one of its snapshots is held: a held snapshot is news, an
+/// accepted one is not.
+fn registry_status(all: &SourceLedgers, inputs: &Inputs, date: &str) -> Option<SourceStatus> {
+    let used = &inputs.identity;
+    let held = held_uploads(&all.registry, &used.source, date, &used.as_of);
+    if held.is_empty() {
+        return None;
+    }
+    Some(SourceStatus {
+        kind: "registry".into(),
+        source: used.source.clone(),
+        expected: true,
+        status: status(Some(&used.as_of), date, true),
+        extract_as_of: Some(used.as_of.clone()),
+        age_days: age_days(&used.as_of, date),
+        rejected_uploads: rejected_uploads(&all.registry, &used.source, date, &used.as_of),
+        held_uploads: held,
+    })
 }
 
 fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> SourceState {

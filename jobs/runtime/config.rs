@@ -40,6 +40,89 @@ pub struct Config {
     pub s3: S3Settings,
     /// `junkrecon serve`: schedules, HTTP, retries, lease.
     pub serve: ServeSettings,
+    /// The enforcement timeline (§9): days after a record is first flagged.
+    pub enforcement: EnforcementSettings,
+    /// The volume guard (§8): how far an upload may shrink before it is held.
+    pub guard: GuardSettings,
+}
+
+/// Days since a record was first flagged from which each action is
+/// required (contract §9). The counts of one extract kind increase strictly.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct EnforcementSettings {
+    /// Subscribers: from this day the SIM must be locked one way (before it: NOTIFY).
+    pub lock_one_way_after_days: u32,
+    /// Subscribers: from this day the SIM must be locked both ways.
+    pub lock_two_way_after_days: u32,
+    /// Subscribers: from this day the SIM must be terminated (out of the extract).
+    pub terminate_after_days: u32,
+    /// Accounts: from this day online transactions must be suspended.
+    pub suspend_after_days: u32,
+}
+
+impl Default for EnforcementSettings {
+    fn default() -> Self {
+        EnforcementSettings {
+            lock_one_way_after_days: 15,
+            lock_two_way_after_days: 30,
+            terminate_after_days: 60,
+            suspend_after_days: 30,
+        }
+    }
+}
+
+impl EnforcementSettings {
+    fn validate(&self) -> Result<()> {
+        let (one, two, end) = (
+            self.lock_one_way_after_days,
+            self.lock_two_way_after_days,
+            self.terminate_after_days,
+        );
+        if one < two && two < end {
+            return Ok(());
+        }
+        Err(Error::Config(format!(
+            "[enforcement] day counts must increase strictly: lock_one_way_after_days ({one}) < lock_two_way_after_days ({two}) < terminate_after_days ({end})"
+        )))
+    }
+}
+
+/// The volume guard (contract §8): an upload that lost more than this share
+/// of its reference extract's keys (not counting keys flagged in the
+/// source's newest report) is held until an operator releases it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct GuardSettings {
+    /// Carriers and banks: percent of the reference's keys an upload may lose.
+    pub max_shrink_pct: f64,
+    /// The registry snapshot: percent of the reference's person_ids it may lose.
+    pub identity_max_shrink_pct: f64,
+}
+
+impl Default for GuardSettings {
+    fn default() -> Self {
+        GuardSettings {
+            max_shrink_pct: 10.0,
+            identity_max_shrink_pct: 1.0,
+        }
+    }
+}
+
+impl GuardSettings {
+    fn validate(&self) -> Result<()> {
+        for (name, v) in [
+            ("max_shrink_pct", self.max_shrink_pct),
+            ("identity_max_shrink_pct", self.identity_max_shrink_pct),
+        ] {
+            if !(0.0..=100.0).contains(&v) {
+                return Err(Error::Config(format!(
+                    "[guard] {name} must be between 0 and 100, found {v}"
+                )));
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Join planning of the reconciliation (see [`Config::joins`]).
@@ -193,6 +276,8 @@ impl Default for Config {
             expected_banks: vec![],
             s3: S3Settings::default(),
             serve: ServeSettings::default(),
+            enforcement: EnforcementSettings::default(),
+            guard: GuardSettings::default(),
         }
     }
 }
@@ -214,6 +299,8 @@ impl Config {
             ));
         }
         c.serve.validate()?;
+        c.enforcement.validate()?;
+        c.guard.validate()?;
         Ok(c)
     }
 }
@@ -248,6 +335,22 @@ mod tests {
             let e = Config::from_toml(toml).unwrap_err().to_string();
             assert!(e.contains(needle), "{toml}: {e}");
         }
+        for toml in [
+            "[enforcement]\nlock_one_way_after_days = 30",
+            "[enforcement]\nterminate_after_days = 30",
+            "[enforcement]\nlock_one_way_after_days = 2\nlock_two_way_after_days = 1\nterminate_after_days = 3",
+        ] {
+            let e = Config::from_toml(toml).unwrap_err().to_string();
+            assert!(e.contains("increase strictly"), "{toml}: {e}");
+        }
+        let e = Config::from_toml("[guard]\nmax_shrink_pct = 120").unwrap_err();
+        assert!(e.to_string().contains("max_shrink_pct"), "{e}");
+        let short = Config::from_toml(
+            "[enforcement]\nlock_one_way_after_days = 1\nlock_two_way_after_days = 2\nterminate_after_days = 3\nsuspend_after_days = 2\n[guard]\nmax_shrink_pct = 5",
+        )
+        .unwrap();
+        assert_eq!(short.enforcement.terminate_after_days, 3);
+        assert_eq!(short.guard.max_shrink_pct, 5.0);
         let ok = Config::from_toml("[serve]\npoll_schedule = \"*/2 * * * * *\"").unwrap();
         assert_eq!(ok.serve.poll_schedule, "*/2 * * * * *");
     }

@@ -239,51 +239,73 @@ pub async fn query(ctx: &SessionContext, file: &str, sql: &str) -> Result<DataFr
     ctx.sql(sql).await.map_err(|e| Error::query(file, e))
 }
 
-/// Schema of `now_keys` / `previous_keys` / `baseline_keys`.
-pub fn keys_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![Field::new("key", DataType::Utf8, false)]))
+/// The key column of a source's report (and delta list) of `extract`.
+pub fn report_key_column(extract: Extract) -> &'static str {
+    match extract {
+        Extract::Subscribers => "msisdn",
+        _ => "account_number",
+    }
 }
 
-/// Registers `name` as the key column (`msisdn` or `account_number`, as
-/// `key`) of one report: the `.parquet` file under the folder of `report`
-/// (a key relative to the root; the CSV beside it is skipped), read with an
-/// explicit one-column schema. No report: an empty table.
+/// Registers `name` as columns of one published file (a key relative to
+/// the root: a report, a delta list), read with an explicit schema: each
+/// `(column, type)` is read and renamed to `key` when it is `extract`'s key
+/// column. A column the file does not have (a report written before
+/// contract v2) reads as null. No file: an empty table of the same shape.
+pub async fn register_report(
+    ctx: &SessionContext,
+    name: &str,
+    extract: Extract,
+    file: Option<&str>,
+    columns: &[(&str, DataType)],
+) -> Result<()> {
+    ctx.deregister_table(name)
+        .map_err(|e| Error::query(name, e))?;
+    let key_col = report_key_column(extract);
+    let renamed = |c: &str| if c == key_col { "key" } else { c }.to_string();
+    let Some(file) = file else {
+        let fields: Vec<Field> = columns
+            .iter()
+            .map(|(c, t)| Field::new(renamed(c), t.clone(), true))
+            .collect();
+        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])
+            .map_err(|e| Error::query(name, e))?;
+        ctx.register_table(name, Arc::new(empty))
+            .map_err(|e| Error::query(name, e))?;
+        return Ok(());
+    };
+    let fields: Vec<Field> = columns
+        .iter()
+        .map(|(c, t)| Field::new(*c, t.clone(), true))
+        .collect();
+    // The file itself (not its folder, which holds the report's siblings).
+    let table = parquet_folders(name, &[file.to_string()], Arc::new(Schema::new(fields)))?;
+    let df = ctx
+        .read_table(Arc::new(table))
+        .and_then(|df| {
+            df.select(
+                columns
+                    .iter()
+                    .map(|(c, _)| col(*c).alias(renamed(c)))
+                    .collect::<Vec<_>>(),
+            )
+        })
+        .map_err(|e| Error::query(name, e))?;
+    ctx.register_table(name, df.into_view())
+        .map_err(|e| Error::query(name, e))?;
+    Ok(())
+}
+
+/// Registers `name` as the key column (as `key`) of one report (see
+/// [`register_report`]).
 pub async fn register_report_keys(
     ctx: &SessionContext,
     name: &str,
     extract: Extract,
     report: Option<&str>,
 ) -> Result<()> {
-    ctx.deregister_table(name)
-        .map_err(|e| Error::query(name, e))?;
-    let Some(report) = report else {
-        let empty =
-            MemTable::try_new(keys_schema(), vec![vec![]]).map_err(|e| Error::query(name, e))?;
-        ctx.register_table(name, Arc::new(empty))
-            .map_err(|e| Error::query(name, e))?;
-        return Ok(());
-    };
-    let key_col = match extract {
-        Extract::Subscribers => "msisdn",
-        _ => "account_number",
-    };
-    let schema = Arc::new(Schema::new(vec![Field::new(
-        key_col,
-        DataType::Utf8,
-        false,
-    )]));
-    let dir = report
-        .rsplit_once('/')
-        .map(|(d, _)| format!("{d}/"))
-        .unwrap_or_default();
-    let table = parquet_folders(name, &[dir], schema)?;
-    let df = ctx
-        .read_table(Arc::new(table))
-        .and_then(|df| df.select(vec![col(key_col).alias("key")]))
-        .map_err(|e| Error::query(name, e))?;
-    ctx.register_table(name, df.into_view())
-        .map_err(|e| Error::query(name, e))?;
-    Ok(())
+    let key = report_key_column(extract);
+    register_report(ctx, name, extract, report, &[(key, DataType::Utf8)]).await
 }
 
 /// A column of a query result cast to `T`'s type (the engine may choose

@@ -309,7 +309,7 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
         );
         e.sample(name, &[], t.and_utc().timestamp() as f64);
     }
-    let families: [(&str, &str, Reading<SourceMetrics>); 7] = [
+    let families: [(&str, &str, Reading<SourceMetrics>); 10] = [
         (
             "clean_pct",
             "Clean % of the newest night (absent when null).",
@@ -338,8 +338,23 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
         ),
         (
             "resolved_keys",
-            "Keys flagged in the previous night and not now.",
+            "Keys flagged in the previous night and not now (gone ones included).",
             |m| Some(m.resolved as f64),
+        ),
+        (
+            "gone_keys",
+            "Keys flagged in the previous night and no longer in the extract.",
+            |m| Some(m.gone as f64),
+        ),
+        (
+            "overdue",
+            "Flagged rows whose required action (contract §9) is not reflected in their status.",
+            |m| Some(m.overdue as f64),
+        ),
+        (
+            "compliance_pct",
+            "Share of rows whose action is due that show it, % (absent when none is due).",
+            |m| m.compliance_pct,
         ),
     ];
     for (name, help, value) in families {
@@ -359,6 +374,24 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
             }
         }
     }
+    let name = "flagged_rows_by_required_action";
+    e.family(
+        name,
+        "gauge",
+        "Flagged rows by the action required now (contract §9).",
+    );
+    for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
+        for m in list {
+            for (action, n) in &m.required_action {
+                let l = [
+                    ("kind", kind),
+                    ("source", m.source.as_str()),
+                    ("action", action),
+                ];
+                e.sample(name, &l, *n as f64);
+            }
+        }
+    }
     source_states(e, &doc.sources);
 }
 
@@ -367,7 +400,7 @@ type Reading<T> = fn(&T) -> Option<f64>;
 
 /// Upload states from sources.json: age, missing, rejected uploads.
 fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
-    let families: [(&str, &str, Reading<SourceStatus>); 3] = [
+    let families: [(&str, &str, Reading<SourceStatus>); 5] = [
         (
             "extract_age_days",
             "Whole days between the night D and the as_of of the extract used.",
@@ -382,6 +415,22 @@ fn source_states(e: &mut Exposition, sources: &[SourceStatus]) {
             "rejected_uploads",
             "Rejected uploads not superseded by an accepted one.",
             |s| Some(s.rejected_uploads.len() as f64),
+        ),
+        (
+            "held_uploads",
+            "Uploads held by the volume guard (contract §8), not released.",
+            |s| Some(s.held_uploads.len() as f64),
+        ),
+        (
+            "held_since_timestamp_seconds",
+            "Unix time the oldest held upload of the source was held (absent when none).",
+            |s| {
+                s.held_uploads
+                    .iter()
+                    .filter_map(|h| chrono::DateTime::parse_from_rfc3339(&h.decided_at).ok())
+                    .map(|t| t.timestamp() as f64)
+                    .reduce(f64::min)
+            },
         ),
     ];
     for (name, help, value) in families {

@@ -153,6 +153,9 @@ pub async fn ingest(root: &Root, run_id: &str, cfg: &Config) -> Result<IngestRep
             Folder::AlreadyDecided => report.already_decided += 1,
             Folder::Deferred(d) => report.deferred.push(d),
             Folder::Decided(o) => report.decided.push(*o),
+            // Discovery order is `as_of` order within a source: an older
+            // upload accepted here is the reference of a newer one.
+            Folder::Valid(o) => report.decided.push(*guard_and_record(root, cfg, o).await?),
         }
     }
     Ok(report)
@@ -164,6 +167,8 @@ enum Folder {
     AlreadyDecided,
     Deferred(Deferred),
     Decided(Box<UploadOutcome>),
+    /// Passed every check; the volume guard decides it next.
+    Valid(Box<UploadOutcome>),
 }
 
 /// Lists candidate folders of one extract kind, recording the ones not
@@ -303,21 +308,51 @@ async fn ingest_folder(root: &Root, key: &UploadKey, run_id: &str, cfg: &Config)
         rows_accepted: verdict.rows_accepted,
         rows_rejected: verdict.rows_rejected,
         curated: reason.is_none().then(|| curated.clone()),
+        hold: None,
     };
-    match &reason {
-        None => info!(
-            rows = verdict.rows_accepted,
-            rows_rejected = verdict.rows_rejected,
-            "upload accepted"
-        ),
-        Some(r) => warn!(reason = %r, "upload rejected"),
-    }
-    catalog::record(root, key, decision.clone()).await?;
-    Ok(Folder::Decided(Box::new(UploadOutcome {
+    let outcome = Box::new(UploadOutcome {
         key: key.clone(),
         decision,
         seconds: started.elapsed().as_secs_f64(),
-    })))
+    });
+    if let Some(r) = &reason {
+        warn!(reason = %r, "upload rejected");
+        catalog::record(root, key, outcome.decision.clone()).await?;
+        return Ok(Folder::Decided(outcome));
+    }
+    // A valid upload is recorded only once the volume guard has decided it,
+    // in `as_of` order per source (§8): not yet.
+    Ok(Folder::Valid(outcome))
+}
+
+/// The volume guard's decision on a valid upload (§8), recorded in the
+/// ledger: accepted, or held with the reason.
+async fn guard_and_record(
+    root: &Root,
+    cfg: &Config,
+    mut outcome: Box<UploadOutcome>,
+) -> Result<Box<UploadOutcome>> {
+    let span = tracing::info_span!("upload", upload = %outcome.key.label());
+    async {
+        let d = &mut outcome.decision;
+        match crate::holds::decide(root, cfg, &outcome.key, d).await? {
+            Some((reason, hold)) => {
+                warn!(reason = %reason, "upload held by the volume guard");
+                d.status = UploadStatus::Held;
+                d.reason = reason;
+                d.hold = Some(hold);
+            }
+            None => info!(
+                rows = d.rows_accepted,
+                rows_rejected = d.rows_rejected,
+                "upload accepted"
+            ),
+        }
+        catalog::record(root, &outcome.key, outcome.decision.clone()).await?;
+        Ok(outcome)
+    }
+    .instrument(span)
+    .await
 }
 
 /// What to do with an upload whose reading failed with `e`: a store

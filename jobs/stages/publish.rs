@@ -14,13 +14,14 @@ use crate::store::HashingWriter;
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use crate::config::EnforcementSettings;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use datafusion::prelude::{DataFrame, SessionContext};
 use futures::future::BoxFuture;
 use futures::{FutureExt, StreamExt};
 use parquet::arrow::async_writer::AsyncArrowWriter;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::warn;
 
@@ -31,6 +32,10 @@ use crate::lease::Fence;
 pub use crate::metrics::{pct, SourceMetrics};
 use crate::reasons::{codes, REASONS};
 use crate::schema::Extract;
+pub use crate::publications::{
+    committed_dates, read_current, read_published, report_key, stage_prefix, Published,
+};
+use crate::publications::{pointer_key, published_key, Pointer};
 pub use crate::store::PublishedFile;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -74,38 +79,18 @@ pub mod sql {
         "95_progress.sql",
         include_str!("../../queries/95_progress.sql"),
     );
+    /// One source's delta list (§10).
+    pub const DELTA: (&str, &str) = ("96_delta.sql", include_str!("../../queries/96_delta.sql"));
+    /// One source's enforcement counts (§9) and GONE keys (§10).
+    pub const ENFORCEMENT: (&str, &str) = (
+        "97_enforcement.sql",
+        include_str!("../../queries/97_enforcement.sql"),
+    );
 }
 
-/// The commit marker `metrics/date=D/_PUBLISHED.json`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-pub struct Published {
-    /// The run date D.
-    pub as_of: String,
-    /// The run that published.
-    pub run_id: String,
-    /// Version of junkrecon.
-    pub program_version: String,
-    /// When the commit was written (UTC).
-    pub published_at: String,
-    /// Every file of the publication, sorted by path.
-    pub files: Vec<PublishedFile>,
-}
-
-/// Key of one source's Parquet report.
-pub fn report_key(extract: Extract, source: &str, date: &str) -> String {
-    let dir = extract
-        .source_dir()
-        .expect("reports exist for carriers and banks");
-    format!("reports/{extract}/{dir}={source}/date={date}/flags.parquet")
-}
-
-fn published_key(date: &str) -> String {
-    format!("metrics/date={date}/_PUBLISHED.json")
-}
-
-/// Reads the commit marker of a date (`None`: not published).
-pub async fn read_published(root: &Root, date: &str) -> Result<Option<Published>> {
-    root.get_json(&published_key(date)).await
+/// Key of one source's delta list (§10), beside its report.
+pub fn delta_key(extract: Extract, source: &str, date: &str) -> String {
+    report_key(extract, source, date).replace("flags.parquet", "delta.parquet")
 }
 
 fn report_props() -> parquet::file::properties::WriterProperties {
@@ -274,40 +259,108 @@ fn csv_bytes(
     Ok(Bytes::from(buf))
 }
 
-/// Writes every source's report and the rejects report for `date` under the
-/// run's staging prefix; the entries name the contract paths.
+/// Writes every source's report and delta list and the rejects report for
+/// `date` under the run's staging prefix; the entries name the contract paths.
 pub async fn write_reports(
     ctx: &SessionContext,
     root: &Root,
     inputs: &Inputs,
+    h: &History,
     date: &str,
     stage: &str,
+    timeline: &EnforcementSettings,
 ) -> Result<Vec<PublishedFile>> {
     let mut files = vec![];
-    let kinds = [
-        (
-            Extract::Subscribers,
-            &inputs.subscribers,
-            sql::REPORT_SUBSCRIBERS,
-        ),
-        (Extract::Accounts, &inputs.accounts, sql::REPORT_ACCOUNTS),
-    ];
-    for (extract, chosen, (file, text)) in kinds {
-        for c in chosen.iter() {
-            let p = BTreeMap::from([("SOURCE", c.source.clone())]);
-            let df = engine::query(ctx, file, &engine::render(file, text, &p)?).await?;
-            let pq = report_key(extract, &c.source, date);
-            let csv = pq.replace("flags.parquet", "flags.csv");
-            let started = std::time::Instant::now();
-            files.extend(write_query(root, df, file, &pq, Some(&csv), stage).await?);
-            tracing::info!(source = %c.source, seconds = started.elapsed().as_secs_f64(), "report written");
-        }
+    for (extract, c) in sources(inputs) {
+        let previous = h.previous(extract, &c.source);
+        let started = std::time::Instant::now();
+        files.extend(write_report(ctx, root, extract, c, previous, date, stage, timeline).await?);
+        files.extend(write_delta(ctx, root, extract, c, previous, date, stage).await?);
+        tracing::info!(source = %c.source, seconds = started.elapsed().as_secs_f64(), "report written");
     }
     let (file, text) = sql::REPORT_REJECTS;
     let df = engine::query(ctx, file, text).await?;
     let key = format!("reports/rejects/date={date}/rejects.parquet");
     files.extend(write_query(root, df, file, &key, None, stage).await?);
     Ok(files)
+}
+
+/// Step 80/81 for one source: its flags with their enforcement clock,
+/// carried over from the source's previous report.
+#[allow(clippy::too_many_arguments)]
+async fn write_report(
+    ctx: &SessionContext,
+    root: &Root,
+    extract: Extract,
+    c: &Chosen,
+    previous: Option<&Earlier>,
+    date: &str,
+    stage: &str,
+    timeline: &EnforcementSettings,
+) -> Result<Vec<PublishedFile>> {
+    let (file, text) = match extract {
+        Extract::Subscribers => sql::REPORT_SUBSCRIBERS,
+        _ => sql::REPORT_ACCOUNTS,
+    };
+    let key = engine::report_key_column(extract);
+    let columns = [(key, DataType::Utf8), ("first_flagged_on", DataType::Date32)];
+    let report = previous.map(|e| e.report.as_str());
+    engine::register_report(ctx, "previous_clock", extract, report, &columns).await?;
+    let previous_night = previous.map_or(date, |e| e.night.as_str());
+    let p = BTreeMap::from([
+        ("SOURCE", c.source.clone()),
+        ("AS_OF", date.to_string()),
+        ("PREVIOUS_NIGHT", previous_night.to_string()),
+        (
+            "LOCK_ONE_WAY_AFTER_DAYS",
+            timeline.lock_one_way_after_days.to_string(),
+        ),
+        (
+            "LOCK_TWO_WAY_AFTER_DAYS",
+            timeline.lock_two_way_after_days.to_string(),
+        ),
+        (
+            "TERMINATE_AFTER_DAYS",
+            timeline.terminate_after_days.to_string(),
+        ),
+        ("SUSPEND_AFTER_DAYS", timeline.suspend_after_days.to_string()),
+    ]);
+    let df = engine::query(ctx, file, &engine::render(file, text, &p)?).await?;
+    let pq = report_key(extract, &c.source, date);
+    let csv = pq.replace("flags.parquet", "flags.csv");
+    write_query(root, df, file, &pq, Some(&csv), stage).await
+}
+
+/// Step 96 for one source: the keys whose state changed since its previous
+/// report, from the report just staged.
+async fn write_delta(
+    ctx: &SessionContext,
+    root: &Root,
+    extract: Extract,
+    c: &Chosen,
+    previous: Option<&Earlier>,
+    date: &str,
+    stage: &str,
+) -> Result<Vec<PublishedFile>> {
+    let now = format!("{stage}{}", report_key(extract, &c.source, date));
+    engine::register_report_keys(ctx, "now_keys", extract, Some(&now)).await?;
+    let before = previous.map(|e| e.report.as_str());
+    engine::register_report_keys(ctx, "previous_keys", extract, before).await?;
+    let (flags, source_column) = match extract {
+        Extract::Subscribers => ("subscriber_flags", "carrier"),
+        _ => ("account_flags", "bank"),
+    };
+    let (file, text) = sql::DELTA;
+    let p = BTreeMap::from([
+        ("EXTRACT", extract.to_string()),
+        ("SOURCE", c.source.clone()),
+        ("KEY", engine::report_key_column(extract).to_string()),
+        ("FLAGS", flags.to_string()),
+        ("SOURCE_COLUMN", source_column.to_string()),
+    ]);
+    let df = engine::query(ctx, file, &engine::render(file, text, &p)?).await?;
+    let key = delta_key(extract, &c.source, date);
+    write_query(root, df, file, &key, None, stage).await
 }
 
 /// Rows of a small query as maps column → integer, keyed by `source` (and `extract`).
@@ -360,14 +413,43 @@ async fn collect_counts(
     Ok(out)
 }
 
-/// Earlier publications' reports per source: (previous, baseline) keys.
+/// One source's report in an earlier publication.
+#[derive(Debug, Clone)]
+pub struct Earlier {
+    /// Extract kind of the source.
+    pub extract: Extract,
+    /// Source code.
+    pub source: String,
+    /// The publication's night.
+    pub night: String,
+    /// Key of its flags.parquet in that publication's staging.
+    pub report: String,
+}
+
+/// Earlier publications' reports of every source used for a run.
 pub struct History {
-    /// Reports of each source's previous published run.
-    pub previous: Vec<(Extract, String, String)>,
-    /// Reports of each source's first published run (before D).
-    pub baseline: Vec<(Extract, String, String)>,
-    /// Sources with no publication before D: their baseline is this run.
-    pub baseline_is_now: Vec<(Extract, String)>,
+    /// Each source's report of its previous published night.
+    pub previous: Vec<Earlier>,
+    /// Each source's report of its first published night (before D).
+    pub baseline: Vec<Earlier>,
+}
+
+impl History {
+    /// The source's report of its previous published night, if any.
+    pub fn previous(&self, extract: Extract, source: &str) -> Option<&Earlier> {
+        find(&self.previous, extract, source)
+    }
+
+    /// The source's report of its first published night, if any (none: this
+    /// run is its baseline).
+    pub fn baseline(&self, extract: Extract, source: &str) -> Option<&Earlier> {
+        find(&self.baseline, extract, source)
+    }
+}
+
+fn find<'a>(list: &'a [Earlier], extract: Extract, source: &str) -> Option<&'a Earlier> {
+    list.iter()
+        .find(|e| e.extract == extract && e.source == source)
 }
 
 /// Finds, for every source used, its previous and first published reports before `date`.
@@ -383,25 +465,23 @@ pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History
     let mut h = History {
         previous: vec![],
         baseline: vec![],
-        baseline_is_now: vec![],
     };
     for (extract, c) in sources(inputs) {
-        let holding: Vec<String> = pubs
+        let holding: Vec<Earlier> = pubs
             .iter()
             .filter_map(|p| {
                 let k = report_key(extract, &c.source, &p.as_of);
-                p.files
-                    .iter()
-                    .any(|f| f.path == k)
-                    .then(|| format!("{}{k}", stage_prefix(&p.as_of, &p.run_id)))
+                p.files.iter().any(|f| f.path == k).then(|| Earlier {
+                    extract,
+                    source: c.source.clone(),
+                    night: p.as_of.clone(),
+                    report: format!("{}{k}", stage_prefix(&p.as_of, &p.run_id)),
+                })
             })
             .collect();
-        match (holding.first(), holding.last()) {
-            (Some(first), Some(last)) => {
-                h.baseline.push((extract, c.source.clone(), first.clone()));
-                h.previous.push((extract, c.source.clone(), last.clone()));
-            }
-            _ => h.baseline_is_now.push((extract, c.source.clone())),
+        if let (Some(first), Some(last)) = (holding.first(), holding.last()) {
+            h.baseline.push(first.clone());
+            h.previous.push(last.clone());
         }
     }
     Ok(h)
@@ -416,9 +496,9 @@ fn sources(inputs: &Inputs) -> impl Iterator<Item = (Extract, &Chosen)> {
         .chain(inputs.accounts.iter().map(|c| (Extract::Accounts, c)))
 }
 
-/// Step 95 for every source, one source at a time, over its reports: the
-/// one this run staged under `stage` and those of its previous and baseline
-/// publications (`h`).
+/// Steps 95 and 97 for every source, one source at a time, over its
+/// reports: the one this run staged under `stage` (with its delta list)
+/// and those of its previous and baseline publications (`h`).
 async fn progress(
     ctx: &SessionContext,
     inputs: &Inputs,
@@ -427,18 +507,19 @@ async fn progress(
     stage: &str,
 ) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
     let (file, text) = sql::PROGRESS;
-    let mut counts = BTreeMap::new();
+    let mut counts: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
     for (extract, c) in sources(inputs) {
-        let earlier = |list: &[(Extract, String, String)]| {
-            list.iter()
-                .find(|(e, s, _)| *e == extract && *s == c.source)
-                .map(|(_, _, key)| key.clone())
-        };
         let now = format!("{stage}{}", report_key(extract, &c.source, date));
         let reports = [
-            ("now_keys", Some(now)),
-            ("previous_keys", earlier(&h.previous)),
-            ("baseline_keys", earlier(&h.baseline)),
+            ("now_keys", Some(now.clone())),
+            (
+                "previous_keys",
+                h.previous(extract, &c.source).map(|e| e.report.clone()),
+            ),
+            (
+                "baseline_keys",
+                h.baseline(extract, &c.source).map(|e| e.report.clone()),
+            ),
         ];
         for (name, report) in reports {
             engine::register_report_keys(ctx, name, extract, report.as_deref()).await?;
@@ -448,6 +529,25 @@ async fn progress(
             ("SOURCE", c.source.clone()),
         ]);
         counts.extend(collect_counts(ctx, file, &engine::render(file, text, &p)?).await?);
+        let key = engine::report_key_column(extract);
+        let report_columns = [
+            (key, DataType::Utf8),
+            ("required_action", DataType::Utf8),
+            ("overdue", DataType::Boolean),
+        ];
+        engine::register_report(ctx, "now_report", extract, Some(&now), &report_columns).await?;
+        let delta = format!("{stage}{}", delta_key(extract, &c.source, date));
+        let delta_columns = [(key, DataType::Utf8), ("change", DataType::Utf8)];
+        engine::register_report(ctx, "now_delta", extract, Some(&delta), &delta_columns).await?;
+        let (efile, etext) = sql::ENFORCEMENT;
+        let ep = BTreeMap::from([
+            ("EXTRACT", extract.to_string()),
+            ("SOURCE", c.source.clone()),
+            ("ACTION_SUMS", crate::reasons::action_sums(extract)),
+        ]);
+        for (k, more) in collect_counts(ctx, efile, &engine::render(efile, etext, &ep)?).await? {
+            counts.entry(k).or_default().extend(more);
+        }
     }
     Ok(counts)
 }
@@ -456,14 +556,13 @@ async fn progress(
 /// reports this run staged under `stage`.
 pub async fn metrics(
     ctx: &SessionContext,
-    root: &Root,
     inputs: &Inputs,
+    h: &History,
     date: &str,
     stage: &str,
 ) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
-    let h = history(root, inputs, date).await?;
     let started = std::time::Instant::now();
-    let progress = progress(ctx, inputs, &h, date, stage).await?;
+    let progress = progress(ctx, inputs, h, date, stage).await?;
     tracing::info!(
         seconds = started.elapsed().as_secs_f64(),
         "progress counted"
@@ -489,10 +588,7 @@ pub async fn metrics(
                     .get(&(extract.to_string(), c.source.clone()))
                     .unwrap_or(&empty);
                 let pg = |k: &str| p.get(k).copied().unwrap_or(0);
-                let now = h
-                    .baseline_is_now
-                    .iter()
-                    .any(|(e, s)| *e == extract && *s == c.source);
+                let now = h.baseline(extract, &c.source).is_none();
                 let (baseline, since) = if now {
                     (pg("flagged_keys"), 0)
                 } else {
@@ -515,6 +611,14 @@ pub async fn metrics(
                     baseline_flagged: baseline,
                     resolved_since_baseline: since,
                     cleanup_progress_pct: pct(since, baseline),
+                    gone: pg("gone"),
+                    required_action: crate::reasons::actions(extract)
+                        .iter()
+                        .map(|a| (a.to_string(), pg(a)))
+                        .collect(),
+                    overdue: pg("overdue"),
+                    compliance_pct: pct(pg("due").saturating_sub(pg("overdue")), pg("due")),
+                    held_as_of: c.held_as_of.clone(),
                 }
             })
             .collect::<Vec<_>>()
@@ -632,25 +736,6 @@ async fn dashboard_page(root: &Root, date: &str, night: &NightMetrics) -> Result
     Ok(crate::dashboard::render(&nights))
 }
 
-/// Staging prefix of one run's publication: written whole, never changed.
-pub fn stage_prefix(date: &str, run_id: &str) -> String {
-    format!("publications/date={date}/run={run_id}/")
-}
-
-fn pointer_key(date: &str) -> String {
-    format!("publications/date={date}/CURRENT.json")
-}
-
-/// The pointer that commits a night for every internal reader.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-struct Pointer {
-    run_id: String,
-    /// Generation of the lease the committing run held: a run never moves
-    /// a pointer written under a newer lease than its own.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_generation: Option<u64>,
-}
-
 /// Commits a night: writes the metrics and the run's own `_PUBLISHED.json`
 /// under its staging prefix, swings the date's pointer to the run (the commit
 /// point), then mirrors the files to the contract's paths with
@@ -751,38 +836,6 @@ pub async fn read_committed_metrics(
     let carriers = root.get_json(&read("carriers")).await?.unwrap_or_default();
     let banks = root.get_json(&read("banks")).await?.unwrap_or_default();
     Ok(Some((p, carriers, banks)))
-}
-
-/// The committed publication of a date, read through its pointer (`None`: not published).
-pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> {
-    let Some(p) = root.get_json::<Pointer>(&pointer_key(date)).await? else {
-        return Ok(None);
-    };
-    let k = format!("{}_PUBLISHED.json", stage_prefix(date, &p.run_id));
-    match root.get_json(&k).await? {
-        Some(published) => Ok(Some(published)),
-        // No state of the store may stop later nights: a pointer to a
-        // staging that is gone (a run that lost its lease, a hand-made
-        // deletion) counts as "not published" and the night can be run again.
-        None => {
-            warn!(pointer = %pointer_key(date), staging = %k,
-                "the pointer names a publication that does not exist: the night counts as not published");
-            Ok(None)
-        }
-    }
-}
-
-/// Dates with a committed publication, ascending.
-pub async fn committed_dates(root: &Root) -> Result<Vec<String>> {
-    let mut out = vec![];
-    for d in root.list_dirs("publications").await? {
-        if let Some(date) = d.strip_prefix("date=") {
-            if root.head(&pointer_key(date)).await?.is_some() {
-                out.push(date.to_string());
-            }
-        }
-    }
-    Ok(out)
 }
 
 async fn write_pointer(root: &Root, date: &str, run_id: &str, lease: Option<u64>) -> Result<()> {

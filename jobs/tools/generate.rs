@@ -105,6 +105,28 @@ pub struct GenerateOptions {
     pub rows_per_file: usize,
     /// Show a progress bar on stderr.
     pub progress: bool,
+    /// Contract v2 over many nights (§7–§10): see [`V2_CARRIERS`] and
+    /// [`v2_scenario`] for what it adds.
+    pub v2: bool,
+}
+
+/// With `v2`: the carriers that send schema version 2 (biometric match and
+/// the owner's VNeID answer); the others stay on version 1.
+pub const V2_CARRIERS: [&str; 2] = ["MOBIFONE", "VIETNAMOBILE"];
+
+/// With `v2` (and at least 6 days), what the senders do besides the daily
+/// churn, for tests and the demo to exercise §8–§10 (day indexes from 0):
+/// - VIETTEL locks its flagged SIMs on time (one way a day after a line
+///   turns junk, both ways after two days, terminates it after three);
+///   VINAPHONE does it late (one way after three days, both after five);
+///   the others never do; VCB suspends flagged accounts after two days;
+/// - fixed lines may turn junk again later (a new clock);
+/// - day 2: every row of VIETNAMOBILE's upload is a row-level reject (held);
+/// - day 3: GMOBILE's upload lost 40% of its clean lines (held), and it
+///   sends nothing on day 4;
+/// - day 4: the registry's snapshot lost 3% of the persons (held).
+pub fn v2_scenario() -> &'static str {
+    "VIETTEL locks on time, VINAPHONE late, VCB suspends; day 2 VIETNAMOBILE all rows rejected; day 3 GMOBILE shrinks 40% (none on day 4); day 4 registry shrinks 3%"
 }
 
 impl Default for GenerateOptions {
@@ -118,6 +140,7 @@ impl Default for GenerateOptions {
             chunk: 50_000,
             rows_per_file: 2_000_000,
             progress: false,
+            v2: false,
         }
     }
 }
@@ -380,25 +403,38 @@ fn make_line(
     }
 }
 
-/// Whether a line exists on `day`, and its junk that day (fixes and new junk applied).
-fn line_on_day(seed: u64, l: &Line, salt: u64, day: u32, days: u32) -> Option<Junk> {
+/// Whether a line exists on `day`, its junk that day (fixes and new junk
+/// applied) and the day that junk began; with
+/// `again`, a fixed line may turn junk again later (contract v2 trees).
+fn line_state(
+    seed: u64,
+    l: &Line,
+    salt: u64,
+    day: u32,
+    days: u32,
+    again: bool,
+) -> Option<(Junk, u32)> {
     if l.born_day > day {
         return None;
     }
     if first_event_day(seed, l.entity, salt ^ 0x7E, 0.008, days).is_some_and(|d| d <= day) {
         return None; // terminated / closed
     }
-    let mut junk = l.junk;
-    if junk != Junk::None
-        && first_event_day(seed, l.entity, salt ^ 0xF1, 0.22, days).is_some_and(|d| d <= day)
-    {
-        junk = Junk::None; // fixed by the carrier or bank
-    } else if junk == Junk::None
-        && first_event_day(seed, l.entity, salt ^ 0x4E, 0.003, days).is_some_and(|d| d <= day)
-    {
-        junk = Junk::NameMismatch; // a fresh data-entry error
+    let event = |x: u64, rate: f64| first_event_day(seed, l.entity, salt ^ x, rate, days);
+    if l.junk != Junk::None {
+        return match event(0xF1, 0.22).filter(|&d| d <= day) {
+            None => Some((l.junk, 0)),
+            // Fixed by the carrier or bank; in a v2 tree, wrong again later.
+            Some(fixed) => match event(0xAF, 0.3).filter(|&d| again && d > fixed && d <= day) {
+                Some(d) => Some((Junk::NameMismatch, d)),
+                None => Some((Junk::None, fixed)),
+            },
+        };
     }
-    Some(junk)
+    match event(0x4E, 0.003).filter(|&d| d <= day) {
+        Some(d) => Some((Junk::NameMismatch, d)), // a fresh data-entry error
+        None => Some((Junk::None, 0)),
+    }
 }
 
 /// msisdn digits after `84`: a bijection of the entity number onto 5×10^8
@@ -539,7 +575,7 @@ fn id_columns(
 
 /// Sender-side column builders of one extract kind for one (source, day).
 struct Rows {
-    kind: &'static str,
+    schema: SchemaRef,
     cols: Vec<Col>,
     len: usize,
 }
@@ -551,8 +587,8 @@ enum Col {
 }
 
 impl Rows {
-    fn new(kind: &'static str) -> Rows {
-        let cols = sender_schema(kind)
+    fn new(schema: SchemaRef) -> Rows {
+        let cols = schema
             .fields()
             .iter()
             .map(|f| match f.data_type() {
@@ -561,7 +597,17 @@ impl Rows {
                 _ => Col::Bool(BooleanBuilder::new()),
             })
             .collect();
-        Rows { kind, cols, len: 0 }
+        Rows {
+            schema,
+            cols,
+            len: 0,
+        }
+    }
+
+    fn boolean_option(&mut self, i: usize, v: Option<bool>) {
+        if let Col::Bool(b) = &mut self.cols[i] {
+            b.append_option(v);
+        }
     }
 
     fn text(&mut self, i: usize, v: Option<&str>) {
@@ -595,9 +641,22 @@ impl Rows {
             })
             .collect();
         self.len = 0;
-        RecordBatch::try_new(sender_schema(self.kind), cols)
+        RecordBatch::try_new(self.schema.clone(), cols)
             .map_err(|e| Error::encode("generate", e))
     }
+}
+
+/// The Parquet schema senders use: contract §2 column order, and for a
+/// version-2 subscriber extract the two columns of §7 after them.
+fn sender_schema_version(kind: &str, v2: bool) -> SchemaRef {
+    let base = sender_schema(kind);
+    if !v2 {
+        return base;
+    }
+    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.push(Field::new("biometric_verified", DataType::Boolean, true));
+    fields.push(Field::new("owner_confirmation", DataType::Utf8, true));
+    Arc::new(Schema::new(fields))
 }
 
 /// The Parquet schema senders use (contract §2 column order).
@@ -656,6 +715,8 @@ struct Upload {
     rows_in_part: usize,
     parts: Vec<(String, u64, String)>,
     pending: Rows,
+    /// Schema version 2 (§7), for its manifest.
+    v2: bool,
 }
 
 struct Writers {
@@ -681,6 +742,7 @@ impl Writers {
         source: &str,
     ) -> &mut Rows {
         let date = opts.start + chrono::Days::new(u64::from(day));
+        let v2 = opts.v2 && kind == "subscribers" && V2_CARRIERS.contains(&source);
         &mut self
             .uploads
             .entry((day, kind, source.to_string()))
@@ -691,7 +753,8 @@ impl Writers {
                 writer: None,
                 rows_in_part: 0,
                 parts: vec![],
-                pending: Rows::new(kind),
+                pending: Rows::new(sender_schema_version(kind, v2)),
+                v2,
             })
             .pending
     }
@@ -853,7 +916,7 @@ impl Upload {
             "extract": self.kind,
             "source": source,
             "as_of": self.date.to_string(),
-            "schema_version": 1,
+            "schema_version": if self.v2 { 2 } else { 1 },
             "files": files,
         });
         let body = serde_json::to_vec_pretty(&m).map_err(|e| Error::encode("manifest", e))?;
@@ -928,6 +991,10 @@ fn write_identity(
 ) {
     let rows = out.rows(opts, day, "identity", "NATIONAL");
     for p in &chunk.persons {
+        // Day 4 of the v2 scenario: an export of the registry that lost 3% of the persons.
+        if scenario(opts) && day == 4 && chance(opts.seed, p.idx, 0x1D) < 0.03 {
+            continue;
+        }
         rows.text(0, Some(&p.person_id));
         rows.text(1, p.legacy_id.as_deref());
         rows.text(2, Some(&p.name));
@@ -953,7 +1020,8 @@ fn write_sims(
 ) -> Vec<Vec<String>> {
     let mut phones = vec![vec![]; chunk.persons.len()];
     for l in &chunk.sims {
-        let Some(junk) = line_on_day(opts.seed, l, SIM_SALT, day, opts.days) else {
+        let Some((junk, since)) = line_state(opts.seed, l, SIM_SALT, day, opts.days, opts.v2)
+        else {
             continue;
         };
         let p = &chunk.persons[l.holder];
@@ -971,7 +1039,11 @@ fn write_sims(
             } else {
                 CARRIERS[(ci + 1) % CARRIERS.len()].0
             };
-            write_sim_row(out, opts, rng, day, date, carrier, p, l, junk, &msisdn);
+            let age = (junk != Junk::None).then(|| day - since);
+            if scenario(opts) && skipped(opts, carrier, day, l, junk, age) {
+                continue;
+            }
+            write_sim_row(out, opts, rng, (day, date), carrier, p, l, (junk, age), &msisdn);
         }
     }
     // Row-level rejects: an msisdn that does not normalise, an unknown status.
@@ -992,17 +1064,70 @@ fn write_sims(
     phones
 }
 
+/// Whether the many-night v2 scenario applies (see [`v2_scenario`]).
+fn scenario(opts: &GenerateOptions) -> bool {
+    opts.v2 && opts.days >= 6
+}
+
+/// Rows the v2 scenario leaves out: SIMs VIETTEL terminated (three days
+/// after they turned junk), GMOBILE's broken export of day 3 (40% of its
+/// clean lines) and its missing upload of day 4.
+fn skipped(
+    opts: &GenerateOptions,
+    carrier: &str,
+    day: u32,
+    l: &Line,
+    junk: Junk,
+    age: Option<u32>,
+) -> bool {
+    match carrier {
+        "VIETTEL" => age.is_some_and(|a| a >= 3),
+        "GMOBILE" => {
+            day == 4 || (day == 3 && junk == Junk::None && chance(opts.seed, l.entity, 0x5A) < 0.4)
+        }
+        _ => false,
+    }
+}
+
+/// The status a carrier gives a line in the v2 scenario: VIETTEL locks a
+/// junk line on time, VINAPHONE late; `None` leaves the usual status.
+fn enforced_status(carrier: &str, age: Option<u32>) -> Option<&'static str> {
+    let a = age?;
+    match carrier {
+        "VIETTEL" if a >= 2 => Some("blocked_two_way"),
+        "VIETTEL" if a >= 1 => Some("blocked_one_way"),
+        "VINAPHONE" if a >= 5 => Some("blocked_two_way"),
+        "VINAPHONE" if a >= 3 => Some("blocked_one_way"),
+        _ => None,
+    }
+}
+
+/// The owner's VNeID answer on a v2 line, in the forms senders write.
+fn owner_answer(opts: &GenerateOptions, l: &Line, day: u32) -> Option<&'static str> {
+    let asked = chance(opts.seed, l.entity, 0x0C1) < 0.5 || day >= 3;
+    if !asked {
+        return None;
+    }
+    Some(match chance(opts.seed, l.entity, 0x0C2) {
+        x if x < 0.02 => " Denied ",
+        x if x < 0.03 => "denied",
+        x if x < 0.15 => "PENDING",
+        x if x < 0.25 => "pending",
+        x if x < 0.5 => "Confirmed",
+        _ => "confirmed",
+    })
+}
+
 #[allow(clippy::too_many_arguments)]
 fn write_sim_row(
     out: &mut Writers,
     opts: &GenerateOptions,
     rng: &mut ChaCha8Rng,
-    day: u32,
-    date: NaiveDate,
+    (day, date): (u32, NaiveDate),
     carrier: &str,
     p: &Person,
     l: &Line,
-    junk: Junk,
+    (junk, age): (Junk, Option<u32>),
     msisdn: &str,
 ) {
     let (id_type, id_number) = id_columns(rng, p, l, junk, date.year());
@@ -1017,14 +1142,25 @@ fn write_sim_row(
         _ => Some(p.dob),
     };
     let flagged_hint = junk != Junk::None || p.death.is_some();
-    let status = match (chance(opts.seed, l.entity, 0x57) * 100.0) as u32 {
+    let usual = match (chance(opts.seed, l.entity, 0x57) * 100.0) as u32 {
         0..=5 => "blocked_one_way",
         6..=8 => "blocked_two_way",
         9..=14 if flagged_hint => "blocked_one_way",
         _ => "active",
     };
+    let enforced = scenario(opts)
+        .then(|| enforced_status(carrier, age))
+        .flatten();
+    let status = enforced.unwrap_or(usual);
+    let v2 = opts.v2 && V2_CARRIERS.contains(&carrier);
+    // Day 2 of the scenario: VIETNAMOBILE's export garbled every number.
+    let garbled = scenario(opts) && carrier == "VIETNAMOBILE" && day == 2;
     let rows = out.rows(opts, day, "subscribers", carrier);
-    rows.text(0, Some(&phone_form(rng, msisdn)));
+    if garbled {
+        rows.text(0, Some("#N/A"));
+    } else {
+        rows.text(0, Some(&phone_form(rng, msisdn)));
+    }
     let shouted = l.holder_type == "individual" && rng.gen_range(0..30) == 0;
     rows.text(1, Some(if shouted { "INDIVIDUAL" } else { l.holder_type }));
     rows.text(2, id_type.as_deref());
@@ -1033,6 +1169,12 @@ fn write_sim_row(
     rows.date(5, dob);
     rows.date(6, Some(l.since.min(date)));
     rows.text(7, Some(status));
+    if v2 {
+        // 5% of the faces never matched the chip card; 20% not checked yet.
+        let face = chance(opts.seed, l.entity, 0xFA);
+        rows.boolean_option(8, (face >= 0.2).then_some(face >= 0.25));
+        rows.text(9, owner_answer(opts, l, day));
+    }
     rows.len += 1;
 }
 
@@ -1046,7 +1188,8 @@ fn write_accounts(
     phones: &[Vec<String>],
 ) {
     for l in &chunk.accounts {
-        let Some(junk) = line_on_day(opts.seed, l, ACC_SALT, day, opts.days) else {
+        let Some((junk, since)) = line_state(opts.seed, l, ACC_SALT, day, opts.days, opts.v2)
+        else {
             continue;
         };
         let p = &chunk.persons[l.holder];
@@ -1095,7 +1238,9 @@ fn write_accounts(
         // 8 % never matched their face to the chip card; 30 % of those do it by day 2.
         let biometric = chance(opts.seed, l.entity, 0xB10) >= 0.08
             || (day > 0 && chance(opts.seed, l.entity, 0xB11) < 0.3);
-        let status = if chance(opts.seed, l.entity, 0x58) < 0.04 {
+        // The v2 scenario: VCB suspends a junk account two days after it turned junk.
+        let suspends = scenario(opts) && bank == "VCB" && junk != Junk::None && day - since >= 2;
+        let status = if suspends || chance(opts.seed, l.entity, 0x58) < 0.04 {
             "suspended"
         } else {
             "active"
