@@ -275,10 +275,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 junkrecon::lease::holder_id()
             );
             junkrecon::run::release(&root, &key, &reason, &by, &cfg).await?;
-            println!(
-                "released {}: it is used from the next run on",
-                key.label()
-            );
+            println!("released {}: it is used from the next run on", key.label());
             Ok(())
         }
         Command::Check { extract, files } => check(&extract, &files).await,

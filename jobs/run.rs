@@ -652,7 +652,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
                     last.decided_at.clone(),
                     last.reason.clone(),
                 ]);
-                commands.push(release_command(&root.display(), &l.key));
+                commands.push(release_command(root.display(), &l.key));
             }
             rows.push([
                 l.key.extract.to_string(),
@@ -679,7 +679,9 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
         &rows,
     ));
     if !held.is_empty() {
-        out.push_str("\nHeld uploads (not used until released; the previous extract stays in use):\n");
+        out.push_str(
+            "\nHeld uploads (not used until released; the previous extract stays in use):\n",
+        );
         out.push_str(&table(
             &["extract", "source", "as_of", "held since", "reason"],
             &held,

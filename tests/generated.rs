@@ -11,7 +11,7 @@ use junkrecon::schema::Extract;
 use crate::common::Tree;
 use junkrecon::generate::{generate, GenerateOptions};
 
-fn reference_available() -> bool {
+pub fn reference_available() -> bool {
     if std::env::var("JUNKRECON_REFERENCE").as_deref() == Ok("1") {
         return true; // CI: required, a missing pyarrow fails the test
     }

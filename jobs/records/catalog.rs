@@ -206,7 +206,11 @@ pub async fn reference(root: &Root, key: &UploadKey) -> Result<Option<Chosen>> {
             as_of: as_of.clone(),
             ..key.clone()
         };
-        if let Some(d) = read_ledger(root, &k).await?.as_ref().and_then(|l| l.accepted()) {
+        if let Some(d) = read_ledger(root, &k)
+            .await?
+            .as_ref()
+            .and_then(|l| l.accepted())
+        {
             return Ok(Some(chosen(&k, d, None)));
         }
     }

@@ -51,7 +51,8 @@ pub async fn decide(
         _ => cfg.guard.max_shrink_pct,
     };
     let upload_dir = upload.curated.clone().unwrap_or_default();
-    let (reference_keys, lost_keys) = count(root, cfg, key, &reference.curated, &upload_dir).await?;
+    let (reference_keys, lost_keys) =
+        count(root, cfg, key, &reference.curated, &upload_dir).await?;
     let hold = Hold {
         reference_as_of: reference.as_of.clone(),
         reference_keys,
@@ -94,7 +95,10 @@ async fn count(
         .map_err(|e| Error::encode(SQL.0, e))?
         .clone();
     let schema = std::sync::Arc::new(arrow::datatypes::Schema::new(vec![field]));
-    for (name, dir) in [("reference_rows", reference_dir), ("upload_rows", upload_dir)] {
+    for (name, dir) in [
+        ("reference_rows", reference_dir),
+        ("upload_rows", upload_dir),
+    ] {
         engine::register_parquet(&ctx, name, &[format!("{dir}data/")], schema.clone()).await?;
     }
     let flagged = newest_report(root, key).await?;

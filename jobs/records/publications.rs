@@ -34,7 +34,6 @@ pub fn report_key(extract: Extract, source: &str, date: &str) -> String {
     format!("reports/{extract}/{dir}={source}/date={date}/flags.parquet")
 }
 
-
 /// Key of a night's commit marker, `metrics/date=D/_PUBLISHED.json`.
 pub fn published_key(date: &str) -> String {
     format!("metrics/date={date}/_PUBLISHED.json")
@@ -44,7 +43,6 @@ pub fn published_key(date: &str) -> String {
 pub async fn read_published(root: &Root, date: &str) -> Result<Option<Published>> {
     root.get_json(&published_key(date)).await
 }
-
 
 /// Staging prefix of one run's publication: written whole, never changed.
 pub fn stage_prefix(date: &str, run_id: &str) -> String {
@@ -66,7 +64,6 @@ pub struct Pointer {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lease_generation: Option<u64>,
 }
-
 
 /// The committed publication of a date, read through its pointer (`None`: not published).
 pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> {
@@ -99,4 +96,3 @@ pub async fn committed_dates(root: &Root) -> Result<Vec<String>> {
     }
     Ok(out)
 }
-

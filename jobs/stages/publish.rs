@@ -10,11 +10,11 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::config::EnforcementSettings;
 use crate::store::HashingWriter;
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::{cast, concat_batches};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use crate::config::EnforcementSettings;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use datafusion::prelude::{DataFrame, SessionContext};
@@ -30,12 +30,12 @@ use crate::catalog::Inputs;
 use crate::engine::{self, int_column, str_column};
 use crate::lease::Fence;
 pub use crate::metrics::{pct, SourceMetrics};
-use crate::reasons::{codes, REASONS};
-use crate::schema::Extract;
 pub use crate::publications::{
     committed_dates, read_current, read_published, report_key, stage_prefix, Published,
 };
 use crate::publications::{pointer_key, published_key, Pointer};
+use crate::reasons::{codes, REASONS};
+use crate::schema::Extract;
 pub use crate::store::PublishedFile;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -303,7 +303,10 @@ async fn write_report(
         _ => sql::REPORT_ACCOUNTS,
     };
     let key = engine::report_key_column(extract);
-    let columns = [(key, DataType::Utf8), ("first_flagged_on", DataType::Date32)];
+    let columns = [
+        (key, DataType::Utf8),
+        ("first_flagged_on", DataType::Date32),
+    ];
     let report = previous.map(|e| e.report.as_str());
     engine::register_report(ctx, "previous_clock", extract, report, &columns).await?;
     let previous_night = previous.map_or(date, |e| e.night.as_str());
@@ -323,7 +326,10 @@ async fn write_report(
             "TERMINATE_AFTER_DAYS",
             timeline.terminate_after_days.to_string(),
         ),
-        ("SUSPEND_AFTER_DAYS", timeline.suspend_after_days.to_string()),
+        (
+            "SUSPEND_AFTER_DAYS",
+            timeline.suspend_after_days.to_string(),
+        ),
     ]);
     let df = engine::query(ctx, file, &engine::render(file, text, &p)?).await?;
     let pq = report_key(extract, &c.source, date);

@@ -618,6 +618,7 @@ mod tests {
             manifest_sha256: String::new(),
             rows,
             rows_rejected: 0,
+            held_as_of: None,
         }
     }
 

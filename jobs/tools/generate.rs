@@ -641,8 +641,7 @@ impl Rows {
             })
             .collect();
         self.len = 0;
-        RecordBatch::try_new(self.schema.clone(), cols)
-            .map_err(|e| Error::encode("generate", e))
+        RecordBatch::try_new(self.schema.clone(), cols).map_err(|e| Error::encode("generate", e))
     }
 }
 
@@ -1043,7 +1042,17 @@ fn write_sims(
             if scenario(opts) && skipped(opts, carrier, day, l, junk, age) {
                 continue;
             }
-            write_sim_row(out, opts, rng, (day, date), carrier, p, l, (junk, age), &msisdn);
+            write_sim_row(
+                out,
+                opts,
+                rng,
+                (day, date),
+                carrier,
+                p,
+                l,
+                (junk, age),
+                &msisdn,
+            );
         }
     }
     // Row-level rejects: an msisdn that does not normalise, an unknown status.

@@ -1,15 +1,28 @@
 #!/usr/bin/env python3
-"""Independent reference implementation of CONTRACT.md sections 1-6 (flags and
-metrics only), written from the contract text without looking at junkrecon's
-SQL. Used to cross-check junkrecon on generated trees it has never seen:
+"""Independent reference implementation of CONTRACT.md (version 2: flags,
+metrics, the enforcement timeline, delta lists and held uploads), written from
+the contract text without looking at junkrecon's SQL. Used to cross-check
+junkrecon on generated trees it has never seen:
 
-    python3 tests/reference/contract.py ROOT DATE [DATE...] > expected.json
+    python3 tests/reference/contract.py ROOT DATE [DATE...] [--plan PLAN.json] > expected.json
 
-Output has the shape of the sample's expected.json. Needs pyarrow.
-Slow and in-memory: for test-sized trees only.
+The nights are run in the order given. PLAN (optional) is a JSON object:
+  "enforcement": the [enforcement] settings (defaults 15/30/60 and 30),
+  "guard":       the [guard] settings (defaults 10 and 1),
+  "landing":     "all" (default: every upload is in the landing tree before
+                 the first night) or "by_night" (an upload arrives just
+                 before the night of its own as_of),
+  "releases":    {"DATE": [[extract, source, as_of], ...]}: held uploads an
+                 operator releases just before that night.
+Output has the shape of the sample's expected.json, plus per night
+"timeline" (per source and key: first_flagged_on, days_flagged,
+required_action, next_action_on, and each row's overdue, sorted), "delta"
+(per source: [key, change] sorted) and "held" (the uploads held so far and
+not released: [extract, source, as_of, lost_keys, reference_keys]).
+Needs pyarrow. Slow and in-memory: for test-sized trees only.
 """
 import hashlib, json, os, re, sys, unicodedata
-from datetime import date
+from datetime import date, timedelta
 import pyarrow.parquet as pq
 
 PROVINCES = set("""001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 025 026 027 030
@@ -19,8 +32,7 @@ PROVINCES = set("""001 002 004 006 008 010 011 012 014 015 017 019 020 022 024 0
 # Unicode White_Space, exactly (contract section 3).
 WS = "".join(c for c in "\t\n\x0b\x0c\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
 SRC = re.compile(r"^[A-Z0-9_]{2,16}$")
-# Contract v2 §7 adds NO_BIOMETRIC and OWNER_DENIED for carriers; this
-# reference reads version-1 extracts, whose rows never carry them (0).
+# Contract v2 §7 adds NO_BIOMETRIC and OWNER_DENIED for carriers.
 SUB_REASONS = ["DECEASED", "DOB_MISMATCH", "DUPLICATE_MSISDN", "ID_NOT_FOUND", "LEGACY_ID", "MALFORMED_ID", "MISSING_ID", "NAME_MISMATCH", "NO_BIOMETRIC", "OVER_LIMIT", "OWNER_DENIED"]
 ACC_REASONS = ["DECEASED", "DOB_MISMATCH", "DUPLICATE_ACCOUNT", "ID_NOT_FOUND", "LEGACY_ID", "MALFORMED_ID", "MISSING_ID", "NAME_MISMATCH", "NO_BIOMETRIC", "OTP_PHONE_MISMATCH", "OTP_PHONE_MISSING"]
 COLS = {
@@ -28,6 +40,9 @@ COLS = {
     "subscribers": {"msisdn": "s", "subscriber_type": "s", "id_type": "s", "id_number": "s", "full_name": "s", "date_of_birth": "d", "activated_on": "d", "status": "s"},
     "accounts": {"account_number": "s", "holder_type": "s", "id_type": "s", "id_number": "s", "full_name": "s", "date_of_birth": "d", "otp_msisdn": "s", "opened_on": "d", "biometric_verified": "b", "status": "s"},
 }
+# Section 7: the two columns a version-2 subscriber extract adds.
+V2_SUB_COLS = {"biometric_verified": "b", "owner_confirmation": "s"}
+ACTIONS = {"subscribers": ["NOTIFY", "LOCK_ONE_WAY", "LOCK_TWO_WAY", "TERMINATE"], "accounts": ["NOTIFY", "SUSPEND"]}
 
 
 def clean(v):
@@ -82,8 +97,12 @@ def load(root, extract, source, d):
         return None, "bad manifest"
     if m.get("extract") != extract or m.get("source") != source or m.get("as_of") != d:
         return None, "manifest disagrees with path"
-    if m.get("schema_version") != 1 or not m.get("files"):
+    version = m.get("schema_version")
+    if type(version) is not int or version not in (1, 2) or not m.get("files"):
         return None, "bad manifest"
+    cols = dict(COLS[extract])
+    if extract == "subscribers" and version == 2:
+        cols.update(V2_SUB_COLS)
     rows = []
     for f in m["files"]:
         p = os.path.join(root, folder, f["name"])
@@ -97,13 +116,15 @@ def load(root, extract, source, d):
             return None, "unreadable " + f["name"]
         if t.num_rows != f["rows"]:
             return None, "row count " + f["name"]
-        for c, k in COLS[extract].items():
+        for c, k in cols.items():
             if c not in t.column_names:
                 return None, "missing column " + c
             if not type_ok(k, t.schema.field(c).type):
                 return None, "wrong type " + c
-        for i, r in enumerate(t.select(list(COLS[extract])).to_pylist()):
-            r = {c: (to_date(v) if COLS[extract][c] == "d" else v) for c, v in r.items()}
+        for i, r in enumerate(t.select(list(cols)).to_pylist()):
+            r = {c: (to_date(v) if cols[c] == "d" else v) for c, v in r.items()}
+            if extract == "subscribers" and version == 1:
+                r["biometric_verified"] = r["owner_confirmation"] = None
             r["_file"], r["_row"] = f["name"], i + 1
             rows.append(r)
     if not rows:
@@ -144,58 +165,125 @@ def uploads(root):
 
 
 def main():
-    root, dates = sys.argv[1], sys.argv[2:]
-    accepted, rejected = {}, []
-    for u in uploads(root):
-        rows, why = load(root, *u)
-        if rows is not None:
-            accepted[u] = rows
-        elif why:
-            rejected.append(list(u) + [why])
-    result, published = {}, []  # published: list of (date, {(extract, source): set(keys)})
-    for D in dates:
-        result[D] = run(D, accepted, published, rejected)
+    args = sys.argv[1:]
+    plan = {}
+    if "--plan" in args:
+        i = args.index("--plan")
+        plan = json.load(open(args[i + 1]))
+        del args[i:i + 2]
+    root, dates = args[0], args[1:]
+    settings = {"lock_one_way_after_days": 15, "lock_two_way_after_days": 30, "terminate_after_days": 60, "suspend_after_days": 30}
+    settings.update(plan.get("enforcement", {}))
+    guard = {"max_shrink_pct": 10, "identity_max_shrink_pct": 1}
+    guard.update(plan.get("guard", {}))
+    by_night = plan.get("landing", "all") == "by_night"
+    releases = plan.get("releases", {})
+    state = {"uploads": {}, "rejected": [], "decided": set(), "published": []}
+    # uploads: (extract, source, as_of) -> {"rows": rows, "held": None | (lost, ref_keys), "released": bool}
+    all_uploads = uploads(root)
+    result = {}
+    for n, D in enumerate(dates):
+        for u in releases.get(D, []):
+            up = state["uploads"].get(tuple(u))
+            if up is None or up["held"] is None or up["released"]:
+                raise SystemExit(f"plan releases {u} before {D}, but it is not held")
+            up["released"] = True
+        visible = [u for u in all_uploads if u not in state["decided"] and (u[2] <= D if by_night else True)]
+        decide(root, visible, state, guard, settings)
+        result[D] = run(D, state, settings)
     json.dump(result, sys.stdout, indent=0, sort_keys=True, ensure_ascii=False)
 
 
-def newest(accepted, extract, D):
+def usable(up):
+    return up["held"] is None or up["released"]
+
+
+def decide(root, visible, state, guard, settings):
+    """Validates newly arrived uploads; a valid one may be held (section 8),
+    decided in as_of order per source against the reference and the newest
+    published night's report as they are now."""
+    for u in sorted(visible):
+        state["decided"].add(u)
+        rows, why = load(root, *u)
+        if rows is None:
+            if why:
+                state["rejected"].append(list(u) + [why])
+            continue
+        extract, source, as_of = u
+        older = [k for k, up in state["uploads"].items() if k[0] == extract and k[1] == source and k[2] < as_of and usable(up)]
+        held = None
+        if older:
+            ref = state["uploads"][max(older)]
+            ref_keys = accepted_keys(extract, ref["rows"])
+            now = accepted_keys(extract, rows)
+            flagged = set()
+            if extract != "identity" and state["published"]:
+                # The keys flagged in the source's report of the newest published night.
+                flagged = set(state["published"][-1][1].get((extract, source), {}))
+            lost = len(ref_keys - now - flagged)
+            allowed = guard["identity_max_shrink_pct" if extract == "identity" else "max_shrink_pct"]
+            if not now or lost > len(ref_keys) * allowed / 100:
+                held = (lost, len(ref_keys))
+        state["uploads"][u] = {"rows": rows, "held": held, "released": False}
+
+
+def accepted_keys(extract, rows):
+    if extract == "identity":
+        return {clean(r["person_id"]) for r in rows}
+    kind = "S" if extract == "subscribers" else "A"
+    return {r["key"] for r in prep(rows, kind)[0]}
+
+
+def newest(state, extract, D):
     best = {}
-    for (e, s, d), rows in accepted.items():
-        if e == extract and d <= D and (s not in best or d > best[s][0]):
-            best[s] = (d, rows)
+    for (e, s, d), up in state["uploads"].items():
+        if e == extract and d <= D and usable(up) and (s not in best or d > best[s][0]):
+            best[s] = (d, up["rows"])
     return best
+
+
+def held_as_of(state, extract, source, used, D):
+    held = [d for (e, s, d), up in state["uploads"].items() if e == extract and s == source and used < d <= D and not usable(up)]
+    return max(held) if held else None
+
+
+def prep(rows, kind):
+    good, rej = [], 0
+    for r in rows:
+        if kind == "S":
+            key = phone(r["msisdn"])
+            if key is None:
+                rej += 1; continue
+            typ, st = (clean(r["subscriber_type"]) or "").lower(), (clean(r["status"]) or "").lower()
+            if typ not in ("individual", "foreigner", "organization") or st not in ("active", "blocked_one_way", "blocked_two_way") or r["activated_on"] is None:
+                rej += 1; continue
+            oc = clean(r["owner_confirmation"])
+            oc = oc.lower() if oc is not None else None
+            if oc is not None and oc not in ("confirmed", "denied", "pending"):
+                rej += 1; continue
+        else:
+            key = clean(r["account_number"])
+            if key is None:
+                rej += 1; continue
+            typ, st = (clean(r["holder_type"]) or "").lower(), (clean(r["status"]) or "").lower()
+            if typ not in ("individual", "foreigner", "organization") or st not in ("active", "suspended") or r["opened_on"] is None or r["biometric_verified"] is None:
+                rej += 1; continue
+            oc = None
+        good.append(dict(r, key=key, typ=typ, st=st, oc=oc, reasons=set(), person=None))
+    return good, rej
 
 
 def pct(a, b):
     return None if b == 0 else round(100 * a / b, 2)
 
 
-def run(D, accepted, published, rejected):
+def run(D, state, settings):
+    published, rejected = state["published"], state["rejected"]
     Dd = date.fromisoformat(D)
-    ident = newest(accepted, "identity", D)["NATIONAL"][1]
+    ident = newest(state, "identity", D)["NATIONAL"][1]
     by_pid = {clean(r["person_id"]): r for r in ident}
     by_legacy = {clean(r["legacy_id"]): r for r in ident if clean(r["legacy_id"]) is not None}
-    subs_src, accs_src = newest(accepted, "subscribers", D), newest(accepted, "accounts", D)
-
-    def prep(rows, kind):
-        good, rej = [], 0
-        for r in rows:
-            if kind == "S":
-                key = phone(r["msisdn"])
-                if key is None:
-                    rej += 1; continue
-                typ, st = (clean(r["subscriber_type"]) or "").lower(), (clean(r["status"]) or "").lower()
-                if typ not in ("individual", "foreigner", "organization") or st not in ("active", "blocked_one_way", "blocked_two_way") or r["activated_on"] is None:
-                    rej += 1; continue
-            else:
-                key = clean(r["account_number"])
-                if key is None:
-                    rej += 1; continue
-                typ, st = (clean(r["holder_type"]) or "").lower(), (clean(r["status"]) or "").lower()
-                if typ not in ("individual", "foreigner", "organization") or st not in ("active", "suspended") or r["opened_on"] is None or r["biometric_verified"] is None:
-                    rej += 1; continue
-            good.append(dict(r, key=key, typ=typ, st=st, reasons=set(), person=None))
-        return good, rej
+    subs_src, accs_src = newest(state, "subscribers", D), newest(state, "accounts", D)
 
     def resolve(r):
         if r["typ"] != "individual":
@@ -224,6 +312,8 @@ def run(D, accepted, published, rejected):
             r["reasons"].add("DOB_MISMATCH")
         if p["deceased_on"] is not None and p["deceased_on"] <= Dd:
             r["reasons"].add("DECEASED")
+        if "msisdn" in r and r["biometric_verified"] is False:
+            r["reasons"].add("NO_BIOMETRIC")
 
     subs, accs, rej_count = {}, {}, {}
     for s, (d, rows) in subs_src.items():
@@ -233,6 +323,10 @@ def run(D, accepted, published, rejected):
     for rows in list(subs.values()) + list(accs.values()):
         for r in rows:
             resolve(r)
+    for rows in subs.values():
+        for r in rows:
+            if r["typ"] == "individual" and r["oc"] == "denied":
+                r["reasons"].add("OWNER_DENIED")
     allsubs = [(s, r) for s, rows in subs.items() for r in rows]
     cnt = {}
     for s, r in allsubs:
@@ -265,8 +359,10 @@ def run(D, accepted, published, rejected):
             if not r["biometric_verified"]:
                 r["reasons"].add("NO_BIOMETRIC")
     out = {"subscribers": {}, "accounts": {}, "metrics": {"carriers": [], "banks": []},
-           "rejected": sorted(rejected)}
-    now_keys = {}
+           "rejected": sorted(rejected), "timeline": {"subscribers": {}, "accounts": {}},
+           "delta": {"subscribers": {}, "accounts": {}},
+           "held": sorted([list(k) + list(up["held"]) for k, up in state["uploads"].items() if not usable(up)])}
+    now_clock = {}
     for kind, srcs, meta, reasons, blocked, mk in (("subscribers", subs, subs_src, SUB_REASONS, ("blocked_one_way", "blocked_two_way"), "carriers"), ("accounts", accs, accs_src, ACC_REASONS, ("suspended",), "banks")):
         for s in sorted(srcs):
             rows = srcs[s]
@@ -276,10 +372,32 @@ def run(D, accepted, published, rejected):
                     flags.setdefault(r["key"], set()).update(r["reasons"])
             out[kind][s] = {k: sorted(v) for k, v in flags.items()}
             keys = set(flags)
-            now_keys[(kind, s)] = keys
             prev = [p for p in published if p[0] < D and (kind, s) in p[1]]
-            prev_keys = prev[-1][1][(kind, s)] if prev else set()
-            base_keys = prev[0][1][(kind, s)] if prev else keys
+            prev_clock = prev[-1][1][(kind, s)] if prev else {}
+            prev_keys = set(prev_clock)
+            base_keys = set(prev[0][1][(kind, s)]) if prev else keys
+            # Section 9: a key flagged in the previous report keeps its clock.
+            clock = {k: prev_clock.get(k, Dd) for k in keys}
+            now_clock[(kind, s)] = clock
+            timeline, actions, overdue, due = {}, {a: 0 for a in ACTIONS[kind]}, 0, 0
+            for k in keys:
+                first = clock[k]
+                days = (Dd - first).days
+                action, nxt = required(kind, days, settings)
+                rows_of_k = [r for r in rows if r["key"] == k and r["reasons"]]
+                late = sorted(is_overdue(action, r["st"]) for r in rows_of_k)
+                timeline[k] = {"first_flagged_on": first.isoformat(), "days_flagged": days, "required_action": action,
+                               "next_action_on": (first + timedelta(days=nxt)).isoformat() if nxt is not None else None,
+                               "overdue": late}
+                actions[action] += len(rows_of_k)
+                overdue += sum(late)
+                if action != "NOTIFY":
+                    due += len(rows_of_k)
+            out["timeline"][kind][s] = timeline
+            present = {r["key"] for r in rows}
+            delta = [[k, "NEW"] for k in keys - prev_keys]
+            delta += [[k, "RESOLVED" if k in present else "GONE"] for k in prev_keys - keys]
+            out["delta"][kind][s] = sorted(delta, key=lambda x: (x[1], x[0]))
             total = len(rows)
             oos = sum(1 for r in rows if r["typ"] != "individual")
             clean_rows = sum(1 for r in rows if r["typ"] == "individual" and not r["reasons"])
@@ -295,10 +413,33 @@ def run(D, accepted, published, rejected):
                 "newly_flagged": len(keys - prev_keys), "resolved": len(prev_keys - keys),
                 "baseline_flagged": bf, "resolved_since_baseline": rsb,
                 "cleanup_progress_pct": pct(rsb, bf),
+                "gone": len(prev_keys - keys - present),
+                "required_action": actions, "overdue": overdue,
+                "compliance_pct": pct(due - overdue, due),
+                "held_as_of": held_as_of(state, kind, s, meta[s][0], D),
             })
-    published[:] = [p for p in published if p[0] != D] + [(D, now_keys)]
+    published[:] = [p for p in published if p[0] != D] + [(D, now_clock)]
     published.sort(key=lambda p: p[0])
     return out
+
+
+def required(kind, days, st):
+    """Section 9: the action due after `days` and the day count of the next one."""
+    if kind == "accounts":
+        return ("SUSPEND", None) if days >= st["suspend_after_days"] else ("NOTIFY", st["suspend_after_days"])
+    one, two, end = st["lock_one_way_after_days"], st["lock_two_way_after_days"], st["terminate_after_days"]
+    if days >= end:
+        return "TERMINATE", None
+    if days >= two:
+        return "LOCK_TWO_WAY", end
+    if days >= one:
+        return "LOCK_ONE_WAY", two
+    return "NOTIFY", one
+
+
+def is_overdue(action, status):
+    return {"LOCK_ONE_WAY": status == "active", "LOCK_TWO_WAY": status in ("active", "blocked_one_way"),
+            "TERMINATE": True, "SUSPEND": status == "active"}.get(action, False)
 
 
 if __name__ == "__main__":
