@@ -49,6 +49,12 @@ pub struct SummaryRow {
     pub resolved: u64,
     /// Rejected uploads of this source (dates ≤ D, not superseded by an accepted correction).
     pub rejected_uploads: u64,
+    /// Flagged rows whose required action is overdue (§9).
+    pub overdue: u64,
+    /// Compliance with the enforcement timeline, % (none when no action is due).
+    pub compliance_pct: Option<f64>,
+    /// `as_of` of the newest held upload not used (§8), if any.
+    pub held_as_of: Option<String>,
 }
 
 words! {
@@ -475,6 +481,9 @@ fn summary(
                 newly_flagged: m.newly_flagged,
                 resolved: m.resolved,
                 rejected_uploads: rejected,
+                overdue: m.overdue,
+                compliance_pct: m.compliance_pct,
+                held_as_of: m.held_as_of.clone(),
             });
         }
     }
@@ -506,8 +515,11 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
         "new",
         "resolved",
         "rejected uploads",
+        "overdue",
+        "compliance %",
+        "held",
     ];
-    let body: Vec<[String; 9]> = rows
+    let body: Vec<[String; 12]> = rows
         .iter()
         .map(|r| {
             [
@@ -522,6 +534,11 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
                 r.newly_flagged.to_string(),
                 r.resolved.to_string(),
                 r.rejected_uploads.to_string(),
+                r.overdue.to_string(),
+                r.compliance_pct
+                    .map(|p| format!("{p:.2}"))
+                    .unwrap_or_else(|| "-".into()),
+                r.held_as_of.clone().unwrap_or_else(|| "-".into()),
             ]
         })
         .collect();

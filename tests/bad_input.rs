@@ -310,13 +310,17 @@ async fn a_corrected_upload_replaces_the_first_and_a_rejected_one_does_not() {
     let (t, _) = night_two(upload_good).await;
     assert_eq!(t.metrics("carriers", D2)["AAA"]["flagged"], 1);
     // Correction: same date, new files and manifest; the newest manifest wins.
+    // It keeps one of three numbers: the volume guard (§8, tests/holds.rs)
+    // would hold it, so this test lets every shrink through.
+    let mut cfg = junkrecon::config::Config::default();
+    cfg.guard.max_shrink_pct = 100.0;
     t.upload(
         "subscribers",
         "AAA",
         D2,
         &[("part-0.parquet", subscribers(&[Sub::ok("0912000001", &P1)]))],
     );
-    t.run(D2).await.unwrap();
+    t.run_with(D2, &cfg).await.unwrap();
     let m = t.metrics("carriers", D2);
     assert_eq!(
         (m["AAA"]["total"].as_u64(), m["AAA"]["flagged"].as_u64()),
@@ -324,7 +328,7 @@ async fn a_corrected_upload_replaces_the_first_and_a_rejected_one_does_not() {
     );
     // A broken correction is rejected; the accepted version of that date stays.
     edit_manifest(&t, |m| m["files"][0]["rows"] = 7.into());
-    let record = t.run(D2).await.unwrap();
+    let record = t.run_with(D2, &cfg).await.unwrap();
     rejection(&record, &format!("subscribers/AAA/{D2}"));
     assert_eq!(t.metrics("carriers", D2)["AAA"]["total"], 1);
 }

@@ -39,7 +39,7 @@ fn alert_rules_load_and_fire_on_their_test_series() {
     let out = run(Command::new(p)
         .args(["check", "rules", "alerts.yml"])
         .current_dir(&dir));
-    assert!(out.contains("SUCCESS: 7 rules found"), "{out}");
+    assert!(out.contains("SUCCESS: 9 rules found"), "{out}");
     run(Command::new(p)
         .args(["test", "rules", "alerts_test.yml"])
         .current_dir(&dir));

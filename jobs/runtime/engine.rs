@@ -78,7 +78,12 @@ pub fn session_with_pool(
         .with_target_partitions(partitions)
         .with_batch_size(cfg.batch_size)
         .with_information_schema(false);
-    let mut rt = RuntimeEnvBuilder::new();
+    // No cache of folder listings: a run writes files into folders it has
+    // already read (a report's delta list beside its flags), and a cached
+    // listing would not show them (DataFusion caches listings with no TTL).
+    let caches = datafusion::execution::cache::cache_manager::CacheManagerConfig::default()
+        .with_list_files_cache_limit(0);
+    let mut rt = RuntimeEnvBuilder::new().with_cache_manager(caches);
     if let Some(pool) = pool {
         if let MemoryLimit::Finite(bytes) = pool.memory_limit() {
             fit_buffers(&mut config, bytes);
@@ -156,6 +161,22 @@ pub async fn register_parquet(
 /// declared schema (no inference, no single-object listing).
 pub fn parquet_folders(name: &str, dirs: &[String], schema: SchemaRef) -> Result<ListingTable> {
     parquet_table(name, dirs, schema, vec![])
+}
+
+/// A table over one Parquet file of the root, with a declared schema. It is
+/// listed as its folder restricted to its own name (not as a single-object
+/// URL, which an S3 root does not resolve the way a local one does), so the
+/// files beside it (a report's CSV and delta list) are not read.
+pub fn parquet_file(name: &str, file: &str, schema: SchemaRef) -> Result<ListingTable> {
+    let (dir, file_name) = file.rsplit_once('/').unwrap_or(("", file));
+    let url = ListingTableUrl::parse(Root::datafusion_url(&format!("{dir}/")))
+        .map_err(|e| Error::query(name, e))?;
+    let opts = ListingOptions::new(Arc::new(ParquetFormat::default()))
+        .with_file_extension(format!("/{file_name}"));
+    let cfg = ListingTableConfig::new_with_multi_paths(vec![url])
+        .with_listing_options(opts)
+        .with_schema(schema);
+    ListingTable::try_new(cfg).map_err(|e| Error::query(name, e))
 }
 
 /// [`parquet_folders`] with columns read from folder names (`col=value/`),
@@ -278,8 +299,7 @@ pub async fn register_report(
         .iter()
         .map(|(c, t)| Field::new(*c, t.clone(), true))
         .collect();
-    // The file itself (not its folder, which holds the report's siblings).
-    let table = parquet_folders(name, &[file.to_string()], Arc::new(Schema::new(fields)))?;
+    let table = parquet_file(name, file, Arc::new(Schema::new(fields)))?;
     let df = ctx
         .read_table(Arc::new(table))
         .and_then(|df| {

@@ -108,6 +108,9 @@ pub struct GenerateOptions {
     /// Contract v2 over many nights (§7–§10): see [`V2_CARRIERS`] and
     /// [`v2_scenario`] for what it adds.
     pub v2: bool,
+    /// Write only this day (index from 0) of the `days`: the same files as a
+    /// full run writes for it, so senders can be played night by night.
+    pub only_day: Option<u32>,
 }
 
 /// With `v2`: the carriers that send schema version 2 (biometric match and
@@ -141,6 +144,7 @@ impl Default for GenerateOptions {
             rows_per_file: 2_000_000,
             progress: false,
             v2: false,
+            only_day: None,
         }
     }
 }
@@ -237,7 +241,7 @@ pub async fn generate(root: &Root, opts: &GenerateOptions) -> Result<GenerateRep
     while start < opts.persons {
         let end = (start + opts.chunk).min(opts.persons);
         let chunk = build_chunk(opts, start, end);
-        for day in 0..opts.days {
+        for day in (0..opts.days).filter(|d| opts.only_day.is_none_or(|o| o == *d)) {
             write_chunk_day(&mut out, opts, &chunk, day).await?;
         }
         bar.inc(end - start);
