@@ -44,10 +44,16 @@ async fn the_dashboard_renders_in_headless_chromium() {
         return;
     };
     let t = Tree::sample();
-    let cfg = Config {
+    // Short enforcement settings, so that night 2 has actions due, overdue
+    // records and a compliance percentage to show.
+    let mut cfg = Config {
         expected_carriers: vec!["VIETTEL".into(), "REDDI".into()],
         ..Config::default()
     };
+    cfg.enforcement.lock_one_way_after_days = 1;
+    cfg.enforcement.lock_two_way_after_days = 2;
+    cfg.enforcement.terminate_after_days = 3;
+    cfg.enforcement.suspend_after_days = 1;
     t.run_with("2026-11-20", &cfg).await.unwrap();
     t.run_with("2026-11-21", &cfg).await.unwrap();
     let mut expected = vec![];
@@ -57,6 +63,8 @@ async fn the_dashboard_renders_in_headless_chromium() {
                 "source": source,
                 "clean_pct": pct(&m["clean_pct"]),
                 "progress_pct": pct(&m["cleanup_progress_pct"]),
+                "compliance_pct": pct(&m["compliance_pct"]),
+                "overdue": m["overdue"].to_string(),
             }));
         }
     }
@@ -69,6 +77,10 @@ async fn the_dashboard_renders_in_headless_chromium() {
     let (code, page) = svc.get("/").await;
     assert_eq!(code, 200);
     assert!(page.contains("Rejected uploads"), "rejected uploads listed");
+    assert!(
+        expected.iter().any(|e| e["compliance_pct"] != "–"),
+        "some action is due on night 2"
+    );
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR"));
     let url = format!("http://{}/", svc.addr);
     let mut node = std::process::Command::new("node");

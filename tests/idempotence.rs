@@ -121,8 +121,8 @@ async fn every_night_publishes_a_self_contained_dashboard() {
             assert_eq!(
                 page.matches(&format!("class=\"series\" data-source=\"{source}\""))
                     .count(),
-                2,
-                "{source}"
+                3,
+                "{source}: clean %, progress %, overdue"
             );
         }
     }

@@ -28,7 +28,7 @@ h1{font-size:1.3rem}h2{font-size:1.1rem;margin-top:2rem}table{border-collapse:co
 th,td{padding:.3rem .5rem;border-bottom:1px solid #ddd;text-align:right}th:first-child,td:first-child{text-align:left}\
 .stale{background:#fff3cd}.missing{background:#f8d7da}.down{color:#b00020}.up{color:#0a7d32}.charts{display:flex;flex-wrap:wrap;gap:1rem}figure{flex:1 1 24rem;margin:0;max-width:36rem}\
 svg{width:100%;height:auto;border:1px solid #eee}.today td{white-space:nowrap}.rejected th,.rejected td{text-align:left}.scroll{overflow-x:auto}small{color:#555}\
-.behind td.overdue{color:#b00020;font-weight:600}.split{width:9rem}.split svg{border:0;display:block}.legend span{display:inline-block;margin-right:.8rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.2rem;vertical-align:middle}";
+.enforcement td{white-space:nowrap}.behind td.overdue{color:#b00020;font-weight:600}.split{width:9rem}.split svg{border:0;display:block;width:120px;height:12px}.legend span{display:inline-block;margin-right:.8rem}.legend i{display:inline-block;width:.8rem;height:.8rem;margin-right:.2rem;vertical-align:middle}";
 
 /// Colors of the enforcement actions (§9), in timeline order per extract.
 const ACTION_COLORS: [&str; 4] = ["#9ecae1", "#fdae6b", "#e6550d", "#a50f15"];
@@ -282,14 +282,13 @@ fn enforcement_table(h: &mut String, extract: Extract, nights: &[Night], pick: P
     let _ = write!(
         h,
         "</small></p><div class=\"scroll\"><table class=\"enforcement\"><thead><tr><th>Nguồn / Source</th>\
+         <th>Quá hạn / Overdue</th><th>Tuân thủ % / Compliance %</th><th>Quá hạn từ / Behind since</th>\
          <th>Bị gắn cờ / Flagged</th><th class=\"split\">Hành động / Required action</th>"
     );
     for a in actions {
         let _ = write!(h, "<th>{a}</th>");
     }
-    h.push_str(
-        "<th>Quá hạn / Overdue</th><th>Tuân thủ % / Compliance %</th><th>Quá hạn từ / Behind since</th></tr></thead><tbody>",
-    );
+    h.push_str("</tr></thead><tbody>");
     for m in pick(today) {
         let counts: Vec<u64> = actions
             .iter()
@@ -303,21 +302,19 @@ fn enforcement_table(h: &mut String, extract: Extract, nights: &[Night], pick: P
         };
         let _ = write!(
             h,
-            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td>{f}</td><td class=\"split\">{bar}</td>",
+            "<tr{cls} data-source=\"{s}\"><td>{s}</td><td class=\"overdue\">{o}</td><td class=\"compliance-pct\">{c}</td>\
+             <td class=\"behind-since\">{since}</td><td>{f}</td><td class=\"split\">{bar}</td>",
             s = esc(&m.source),
+            o = m.overdue,
+            c = fmt_pct(m.compliance_pct),
+            since = since.unwrap_or("–"),
             f = m.flagged,
             bar = split_bar(&counts),
         );
         for c in &counts {
             let _ = write!(h, "<td>{c}</td>");
         }
-        let _ = write!(
-            h,
-            "<td class=\"overdue\">{o}</td><td class=\"compliance-pct\">{c}</td><td class=\"behind-since\">{since}</td></tr>",
-            o = m.overdue,
-            c = fmt_pct(m.compliance_pct),
-            since = since.unwrap_or("–"),
-        );
+        h.push_str("</tr>");
     }
     h.push_str("</tbody></table></div>");
 }
@@ -414,7 +411,7 @@ fn chart(
     });
     let x = |i: usize| pad + (w - 2.0 * pad) * i as f64 / n;
     let y = |v: f64| ht - pad - (ht - 2.0 * pad) * v / top;
-    let _ = write!(h, "<figure><figcaption>{title}</figcaption><svg width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{title}\">");
+    let _ = write!(h, "<figure><figcaption>{title}</figcaption><svg class=\"chart\" width=\"{w}\" height=\"{ht}\" viewBox=\"0 0 {w} {ht}\" role=\"img\" aria-label=\"{title}\">");
     for g in [0.0, top / 2.0, top] {
         let _ = write!(h, "<line x1=\"{pad}\" x2=\"{}\" y1=\"{y0:.1}\" y2=\"{y0:.1}\" stroke=\"#ddd\"/><text x=\"2\" y=\"{:.1}\" font-size=\"10\">{g}</text>", w - pad, y(g) + 3.0, y0 = y(g));
     }

@@ -1,7 +1,8 @@
 // Loads the dashboard in Debian's chromium (headless) and checks it the way an
 // official would see it. Usage:
 //   node dashboard.mjs URL EXPECTED.json SCREENSHOT_DIR
-// EXPECTED.json: [{"source": "VIETTEL", "clean_pct": "87.41", "progress_pct": "0.00"}, ...]
+// EXPECTED.json: [{"source": "VIETTEL", "clean_pct": "87.41", "progress_pct": "0.00",
+//                  "compliance_pct": "12.50", "overdue": "7"}, ...]
 // Prints a JSON report; exits 1 when any check fails.
 import { chromium } from 'playwright-core';
 import { readFileSync } from 'node:fs';
@@ -34,9 +35,15 @@ try {
         if (got !== e.clean_pct) problems.push(`${name}: ${e.source} clean % shows ${got}, published ${e.clean_pct}`);
         const prog = (await row.locator('.progress-pct').textContent()).trim();
         if (prog !== e.progress_pct) problems.push(`${name}: ${e.source} progress shows ${prog}, published ${e.progress_pct}`);
+        const enf = page.locator(`table.enforcement tbody tr[data-source="${e.source}"]`).first();
+        if (await enf.count() === 0) { problems.push(`${name}: no enforcement row for ${e.source}`); continue; }
+        const comp = (await enf.locator('.compliance-pct').textContent()).trim();
+        if (comp !== e.compliance_pct) problems.push(`${name}: ${e.source} compliance shows ${comp}, published ${e.compliance_pct}`);
+        const late = (await enf.locator('.overdue').textContent()).trim();
+        if (late !== e.overdue) problems.push(`${name}: ${e.source} overdue shows ${late}, published ${e.overdue}`);
       }
     }
-    const charts = await page.locator('svg').evaluateAll((svgs) => svgs.map((s) => {
+    const charts = await page.locator('svg.chart').evaluateAll((svgs) => svgs.map((s) => {
       const b = s.getBoundingClientRect();
       const lines = [...s.querySelectorAll('polyline.series')].map((p) => {
         const r = p.getBBox();
@@ -44,8 +51,10 @@ try {
       });
       return { w: b.width, h: b.height, lines };
     }));
-    if (charts.length < 4) problems.push(`${name}: ${charts.length} charts, expected 4`);
-    for (const c of charts) {
+    // Per kind: clean %, progress %, overdue trend.
+    const lineCharts = charts;
+    if (lineCharts.length < 6) problems.push(`${name}: ${lineCharts.length} charts, expected 6`);
+    for (const c of lineCharts) {
       if (c.w < 200 || c.h < 80) problems.push(`${name}: chart drawn at ${c.w}x${c.h}`);
       if (c.lines.length === 0) problems.push(`${name}: chart without lines`);
       if (!c.lines.some((l) => l.w > 0)) problems.push(`${name}: chart lines have no extent`);
