@@ -114,7 +114,7 @@ enum Command {
         #[arg(required = true)]
         files: Vec<PathBuf>,
     },
-    /// Generate a small country into a local folder and run two nights.
+    /// Generate a small country into a local folder and run a week of nights (contract v2, short enforcement settings).
     Demo {
         /// Folder for the demo data (emptied if it holds an earlier demo).
         #[arg(long, default_value = junkrecon::demo::DEFAULT_DIR)]
