@@ -162,7 +162,7 @@ fn plan_of(record: &junkrecon::run::RunRecord, table: &str) -> (String, bool, bo
         .iter()
         .find(|p| p.table == table)
         .unwrap();
-    (p.joins.clone(), p.replanned, p.from_previous_run)
+    (p.joins.to_string(), p.replanned, p.from_previous_run)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

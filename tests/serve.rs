@@ -251,6 +251,26 @@ async fn the_nightly_job_publishes_and_metrics_match_the_published_json() {
                 j["rows_rejected"].as_f64(),
                 "{source}"
             );
+            // §9 and §10: overdue rows, compliance (absent when null), gone keys.
+            assert_eq!(get("overdue", &l), j["overdue"].as_f64(), "{source}");
+            assert_eq!(
+                get("compliance_pct", &l),
+                j["compliance_pct"].as_f64(),
+                "{source}"
+            );
+            assert_eq!(get("gone_keys", &l), j["gone"].as_f64(), "{source}");
+            for (action, n) in j["required_action"].as_object().unwrap() {
+                let la = [
+                    ("kind", kind),
+                    ("source", source.as_str()),
+                    ("action", action),
+                ];
+                assert_eq!(
+                    get("flagged_rows_by_required_action", &la),
+                    n.as_f64(),
+                    "{source} {action}"
+                );
+            }
             for (reason, n) in j["flags_by_reason"].as_object().unwrap() {
                 let lr = [
                     ("kind", kind),
@@ -277,6 +297,8 @@ async fn the_nightly_job_publishes_and_metrics_match_the_published_json() {
             ("source", s["source"].as_str().unwrap()),
         ];
         assert_eq!(get("extract_age_days", &l), s["age_days"].as_f64());
+        let held = s["held_uploads"].as_array().unwrap().len() as f64;
+        assert_eq!(get("held_uploads", &l), Some(held));
         let missing = if s["status"] == "missing" { 1.0 } else { 0.0 };
         assert_eq!(get("source_missing", &l), Some(missing));
     }

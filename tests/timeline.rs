@@ -318,6 +318,24 @@ async fn many_nights_match_the_reference() {
         "{days_gm:?}"
     );
 
+    // A re-run of the last night is byte-identical, delta lists and clocks included.
+    let last = NIGHTS[5];
+    let night_files = |t: &Tree| {
+        let mut h = t.hashes("reports");
+        h.extend(t.hashes("metrics"));
+        h.retain(|k, _| {
+            k.contains(&format!("date={last}/"))
+                && !k.ends_with("_PUBLISHED.json")
+                && !k.ends_with("sources.json")
+                && !k.contains("dashboard")
+        });
+        h
+    };
+    let before = night_files(&t);
+    assert!(before.keys().any(|k| k.ends_with("delta.parquet")));
+    t.run_with(last, &cfg).await.unwrap();
+    assert_eq!(night_files(&t), before);
+
     if !crate::generated::reference_available() {
         eprintln!("python3 with pyarrow not found: reference comparison skipped (CI sets JUNKRECON_REFERENCE=1)");
         return;

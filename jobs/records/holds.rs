@@ -67,7 +67,8 @@ pub async fn decide(
         );
         return Ok(Some((reason, hold)));
     }
-    if (lost_keys as f64) <= reference_keys as f64 * allowed / 100.0 {
+    // lost > reference × allowed / 100, compared without the division.
+    if lost_keys as f64 * 100.0 <= reference_keys as f64 * allowed {
         return Ok(None);
     }
     let share = pct(lost_keys, reference_keys).unwrap_or(0.0);

@@ -104,13 +104,23 @@ fn curated_dirs(chosen: &[Chosen], sub: &str) -> Vec<String> {
         .collect()
 }
 
+words! {
+    /// How a materialised step's joins were planned in the end.
+    pub enum JoinPlan {
+        /// Hash joins (the fast plan).
+        Hash = "hash",
+        /// Sort-merge joins (bounded memory: they spill through sorts).
+        SortMerge = "sort-merge",
+    }
+}
+
 /// How one materialised step was computed (kept in the run record).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct StepPlan {
     /// The table materialised (`resolved`, `subscriber_flags`, `account_flags`).
     pub table: String,
-    /// `hash` or `sort-merge`: how its joins were planned in the end.
-    pub joins: String,
+    /// How its joins were planned in the end.
+    pub joins: JoinPlan,
     /// Whether a hash-join attempt ran out of memory first and was re-planned.
     pub replanned: bool,
     /// Whether sort-merge joins were chosen up front because the previous
@@ -379,11 +389,10 @@ async fn materialise(
     let plan = StepPlan {
         table: step.table.to_string(),
         joins: if hash_first && !replanned {
-            "hash"
+            JoinPlan::Hash
         } else {
-            "sort-merge"
-        }
-        .to_string(),
+            JoinPlan::SortMerge
+        },
         replanned,
         from_previous_run: start == Start::SortMergeAsBefore,
         buckets,
@@ -536,7 +545,7 @@ pub fn sort_merge_first(
     let buckets = key_buckets(cfg, inputs);
     previous
         .iter()
-        .filter(|p| p.joins == "sort-merge" && (p.replanned || p.from_previous_run))
+        .filter(|p| p.joins == JoinPlan::SortMerge && (p.replanned || p.from_previous_run))
         .filter(|p| p.buckets >= step_buckets(&p.table, buckets))
         .map(|p| p.table.clone())
         .collect()
@@ -566,7 +575,10 @@ mod tests {
     fn step(table: &str, joins: &str, replanned: bool, from_previous_run: bool) -> StepPlan {
         StepPlan {
             table: table.into(),
-            joins: joins.into(),
+            joins: match joins {
+                "hash" => JoinPlan::Hash,
+                _ => JoinPlan::SortMerge,
+            },
             replanned,
             from_previous_run,
             buckets: 1,

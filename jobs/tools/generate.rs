@@ -649,55 +649,26 @@ impl Rows {
     }
 }
 
-/// The Parquet schema senders use: contract §2 column order, and for a
-/// version-2 subscriber extract the two columns of §7 after them.
+/// The Parquet schema senders use, read from the contract's schema files
+/// (`schemas/*.toml`: names, order, types and nullability), version 2 for a
+/// subscriber extract of the v2 carriers (§7).
 fn sender_schema_version(kind: &str, v2: bool) -> SchemaRef {
-    let base = sender_schema(kind);
-    if !v2 {
-        return base;
-    }
-    let mut fields: Vec<Field> = base.fields().iter().map(|f| f.as_ref().clone()).collect();
-    fields.push(Field::new("biometric_verified", DataType::Boolean, true));
-    fields.push(Field::new("owner_confirmation", DataType::Utf8, true));
-    Arc::new(Schema::new(fields))
-}
-
-/// The Parquet schema senders use (contract §2 column order).
-fn sender_schema(kind: &str) -> SchemaRef {
-    let t = |n: &str, null| Field::new(n, DataType::Utf8, null);
-    let d = |n: &str, null| Field::new(n, DataType::Date32, null);
-    let fields = match kind {
-        "identity" => vec![
-            t("person_id", false),
-            t("legacy_id", true),
-            t("full_name", false),
-            d("date_of_birth", false),
-            t("sex", false),
-            d("deceased_on", true),
-        ],
-        "subscribers" => vec![
-            t("msisdn", false),
-            t("subscriber_type", false),
-            t("id_type", true),
-            t("id_number", true),
-            t("full_name", true),
-            d("date_of_birth", true),
-            d("activated_on", false),
-            t("status", false),
-        ],
-        _ => vec![
-            t("account_number", false),
-            t("holder_type", false),
-            t("id_type", true),
-            t("id_number", true),
-            t("full_name", true),
-            d("date_of_birth", true),
-            t("otp_msisdn", true),
-            d("opened_on", false),
-            Field::new("biometric_verified", DataType::Boolean, false),
-            t("status", false),
-        ],
-    };
+    let extract = crate::schema::Extract::parse(kind).expect("a contract extract kind");
+    let contract = extract
+        .contract_at(if v2 { 2 } else { 1 })
+        .expect("versions 1 and 2 exist");
+    let fields: Vec<Field> = contract
+        .columns
+        .iter()
+        .map(|c| {
+            let ty = match c.ty {
+                crate::schema::ColumnType::Utf8 => DataType::Utf8,
+                crate::schema::ColumnType::Date32 => DataType::Date32,
+                crate::schema::ColumnType::Boolean => DataType::Boolean,
+            };
+            Field::new(&c.name, ty, c.nullable)
+        })
+        .collect();
     Arc::new(Schema::new(fields))
 }
 
