@@ -52,7 +52,9 @@ pub fn curated_schema(extract: Extract) -> SchemaRef {
             Field::new("otp_present", DataType::Boolean, false),
             s("otp_msisdn", true),
             d("opened_on", false),
-            Field::new("biometric_verified", DataType::Boolean, false),
+            // Required by the schema file (a null is a row reject), so never null
+            // unless the file says it may be.
+            Field::new("biometric_verified", DataType::Boolean, true),
             s("status", false),
         ],
     };

@@ -131,6 +131,17 @@ pub struct ColumnSpec {
     pub meaning: String,
 }
 
+/// What a null in a required column rejects (§1 for the registry, §3 for
+/// carriers and banks).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NullInRequired {
+    /// The whole upload (the registry's snapshot).
+    RejectUpload,
+    /// The row alone (`INVALID_VALUE`), the rest of the upload is used.
+    RejectRow,
+}
+
 /// One extract contract (a file under `schemas/`).
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -145,8 +156,8 @@ pub struct ExtractSchema {
     /// Path segment naming the source.
     #[serde(default)]
     pub source_dir: Option<String>,
-    /// `reject_upload` or `reject_row`.
-    pub null_in_required: String,
+    /// What a null in a required column (`nullable = false`) rejects.
+    pub null_in_required: NullInRequired,
     /// The columns, in contract order.
     pub columns: Vec<ColumnSpec>,
 }
@@ -208,6 +219,9 @@ mod tests {
             assert_eq!(c.extract, e);
             assert_eq!(c.schema_version, 1);
             assert_eq!(c.source_dir.as_deref(), e.source_dir());
+            let whole = e == Extract::Identity;
+            assert_eq!(c.null_in_required == NullInRequired::RejectUpload, whole);
+            assert_eq!(c.source_code.is_some(), whole);
         }
         assert_eq!(Extract::Subscribers.contract().columns.len(), 8);
         assert_eq!(Extract::Accounts.contract().columns.len(), 10);

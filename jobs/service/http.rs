@@ -360,39 +360,44 @@ fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
     for (name, help, value) in families {
         per_source(e, doc, name, help, value);
     }
-    let name = "flagged_rows_by_reason";
-    e.family(name, "gauge", "Rows carrying each reason code.");
-    for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
-        for m in list {
-            for (reason, n) in &m.flags_by_reason {
-                let l = [
-                    ("kind", kind),
-                    ("source", m.source.as_str()),
-                    ("reason", reason),
-                ];
-                e.sample(name, &l, *n as f64);
-            }
-        }
-    }
-    let name = "flagged_rows_by_required_action";
-    e.family(
-        name,
-        "gauge",
-        "Flagged rows by the action required now (contract §9).",
+    breakdown(
+        e,
+        doc,
+        ("flagged_rows_by_reason", "Rows carrying each reason code."),
+        "reason",
+        |m| &m.flags_by_reason,
     );
+    breakdown(
+        e,
+        doc,
+        (
+            "flagged_rows_by_required_action",
+            "Flagged rows by the action required now (contract §9).",
+        ),
+        "action",
+        |m| &m.required_action,
+    );
+    source_states(e, &doc.sources);
+}
+
+/// One gauge family with a value per source and per key of one of its
+/// maps (reasons, actions), the key as the label `label`.
+fn breakdown(
+    e: &mut Exposition,
+    doc: &NightDocument,
+    (name, help): (&str, &str),
+    label: &str,
+    map: fn(&SourceMetrics) -> &std::collections::BTreeMap<String, u64>,
+) {
+    e.family(name, "gauge", help);
     for (kind, list) in [("carrier", &doc.carriers), ("bank", &doc.banks)] {
         for m in list {
-            for (action, n) in &m.required_action {
-                let l = [
-                    ("kind", kind),
-                    ("source", m.source.as_str()),
-                    ("action", action),
-                ];
+            for (key, n) in map(m) {
+                let l = [("kind", kind), ("source", m.source.as_str()), (label, key)];
                 e.sample(name, &l, *n as f64);
             }
         }
     }
-    source_states(e, &doc.sources);
 }
 
 /// Reads one metric value out of a record (`None`: the sample is left out).

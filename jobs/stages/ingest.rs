@@ -111,7 +111,7 @@ struct RowReject {
     file: String,
     row_number: i64,
     reason: &'static str,
-    column: &'static str,
+    column: String,
 }
 
 /// Finds and decides every complete upload not decided before.
@@ -184,7 +184,11 @@ async fn discover(
 ) -> Result<Vec<UploadKey>> {
     let base = format!("landing/{extract}");
     let sources: Vec<(String, String)> = match extract.source_dir() {
-        None => vec![("NATIONAL".to_string(), base.clone())],
+        // The registry has one fixed source code, from its schema file.
+        None => vec![(
+            extract.contract().source_code.clone().unwrap_or_default(),
+            base.clone(),
+        )],
         Some(dir) => {
             let mut v = vec![];
             for name in listed_dirs(root, &base, &NameForm::source(dir), report).await? {
@@ -692,9 +696,9 @@ async fn curate_file(
         };
         next_row += batch.num_rows() as i64;
         let normalised = match extract {
-            Extract::Identity => normalise_identity(&ctx, &batch),
+            Extract::Identity => normalise_identity(&ctx, &batch, spec),
             Extract::Subscribers => Ok(normalise_subscribers(&ctx, &batch, spec, rejects)),
-            Extract::Accounts => Ok(normalise_accounts(&ctx, &batch, rejects)),
+            Extract::Accounts => Ok(normalise_accounts(&ctx, &batch, spec, rejects)),
         };
         let out_batch = match normalised {
             Ok(cols) => {
@@ -744,18 +748,12 @@ impl BatchCtx<'_> {
     fn row_id(&self, i: usize) -> i64 {
         self.file_idx * ROW_ID_FILE_SHIFT + self.row_number(i)
     }
-    fn reject(
-        &self,
-        rejects: &mut Vec<RowReject>,
-        i: usize,
-        reason: &'static str,
-        column: &'static str,
-    ) {
+    fn reject(&self, rejects: &mut Vec<RowReject>, i: usize, reason: &'static str, column: &str) {
         rejects.push(RowReject {
             file: self.file.to_string(),
             row_number: self.row_number(i),
             reason,
-            column,
+            column: column.to_string(),
         });
     }
 }
@@ -810,6 +808,60 @@ fn boolean(batch: &RecordBatch, name: &str) -> BooleanArray {
         .downcast_ref::<BooleanArray>()
         .expect("Boolean checked against the contract")
         .clone()
+}
+
+/// The columns a schema file declares `nullable = false`, read from a
+/// batch: the contract's "required" columns, checked from the file, not
+/// from code (schemas/*.toml).
+struct Required {
+    columns: Vec<(String, RequiredCol)>,
+}
+
+enum RequiredCol {
+    Text(StringArray),
+    Date(ArrayRef),
+    Bool(BooleanArray),
+}
+
+impl Required {
+    /// The required columns of `spec` but `except` (a key column with a
+    /// reason code of its own).
+    fn read(batch: &RecordBatch, spec: &ExtractSchema, except: &str) -> Required {
+        let columns = spec
+            .columns
+            .iter()
+            .filter(|c| !c.nullable && c.name != except)
+            .map(|c| {
+                let col = match c.ty {
+                    crate::schema::ColumnType::Utf8 => RequiredCol::Text(text(batch, &c.name)),
+                    crate::schema::ColumnType::Date32 => RequiredCol::Date(
+                        batch
+                            .column_by_name(&c.name)
+                            .expect("projected contract column")
+                            .clone(),
+                    ),
+                    crate::schema::ColumnType::Boolean => {
+                        RequiredCol::Bool(boolean(batch, &c.name))
+                    }
+                };
+                (c.name.clone(), col)
+            })
+            .collect();
+        Required { columns }
+    }
+
+    /// The first required column (in contract order) that is null on row
+    /// `i` (text: null, empty or only white space).
+    fn first_null(&self, i: usize) -> Option<&str> {
+        self.columns.iter().find_map(|(name, col)| {
+            let null = match col {
+                RequiredCol::Text(a) => get(a, i).is_none(),
+                RequiredCol::Date(a) => a.is_null(i),
+                RequiredCol::Bool(a) => a.is_null(i),
+            };
+            null.then_some(name.as_str())
+        })
+    }
 }
 
 fn get(a: &StringArray, i: usize) -> Option<&str> {
@@ -917,6 +969,7 @@ fn normalise_subscribers(
     let activated = date(batch, "activated_on");
     let status = text(batch, "status");
     let holder = HolderSrc::read(batch);
+    let required = Required::read(batch, spec, "msisdn");
     let n = batch.num_rows();
     let (mut carrier, mut row_id, mut out_msisdn) = (
         StringBuilder::new(),
@@ -935,6 +988,11 @@ fn normalise_subscribers(
             ctx.reject(rejects, i, INVALID_MSISDN, "msisdn");
             continue;
         };
+        // §3: a null in a column the schema file says is not nullable.
+        if let Some(column) = required.first_null(i) {
+            ctx.reject(rejects, i, INVALID_VALUE, column);
+            continue;
+        }
         let Some(t) = enum_value(&stype, i, type_spec) else {
             ctx.reject(rejects, i, INVALID_VALUE, "subscriber_type");
             continue;
@@ -1022,9 +1080,10 @@ impl<'a> V2Columns<'a> {
 fn normalise_accounts(
     ctx: &BatchCtx,
     batch: &RecordBatch,
+    spec: &ExtractSchema,
     rejects: &mut Vec<RowReject>,
 ) -> Vec<ArrayRef> {
-    let spec = Extract::Accounts.contract();
+    let required = Required::read(batch, spec, "account_number");
     let (type_spec, status_spec) = (spec.column("holder_type"), spec.column("status"));
     let account = text(batch, "account_number");
     let htype = text(batch, "holder_type");
@@ -1054,6 +1113,11 @@ fn normalise_accounts(
             ctx.reject(rejects, i, EMPTY_ACCOUNT_NUMBER, "account_number");
             continue;
         };
+        // §3: a null in a column the schema file says is not nullable.
+        if let Some(column) = required.first_null(i) {
+            ctx.reject(rejects, i, INVALID_VALUE, column);
+            continue;
+        }
         let Some(t) = enum_value(&htype, i, type_spec) else {
             ctx.reject(rejects, i, INVALID_VALUE, "holder_type");
             continue;
@@ -1064,10 +1128,6 @@ fn normalise_accounts(
         };
         if get_date(&holder.dob, i).is_err() {
             ctx.reject(rejects, i, INVALID_VALUE, "date_of_birth");
-            continue;
-        }
-        if bio.is_null(i) {
-            ctx.reject(rejects, i, INVALID_VALUE, "biometric_verified");
             continue;
         }
         let Some(s) = enum_value(&status, i, status_spec) else {
@@ -1083,7 +1143,7 @@ fn normalise_accounts(
         otp_present.append_value(otp_raw.is_some());
         otp_norm.append_option(otp_raw.and_then(phone));
         out_opened.append_value(o);
-        out_bio.append_value(bio.value(i));
+        out_bio.append_option((!bio.is_null(i)).then(|| bio.value(i)));
         out_status.append_value(s);
     }
     let mut cols: Vec<ArrayRef> = vec![
@@ -1105,7 +1165,9 @@ fn normalise_accounts(
 fn normalise_identity(
     ctx: &BatchCtx,
     batch: &RecordBatch,
+    spec: &ExtractSchema,
 ) -> std::result::Result<Vec<ArrayRef>, String> {
+    let required = Required::read(batch, spec, "");
     let pid = text(batch, "person_id");
     let legacy = text(batch, "legacy_id");
     let name = text(batch, "full_name");
@@ -1131,6 +1193,10 @@ fn normalise_identity(
                 ctx.row_number(i)
             )
         };
+        // §1: a null in a column the schema file says is not nullable.
+        if let Some(column) = required.first_null(i) {
+            return Err(null_in(column));
+        }
         let p = get(&pid, i).ok_or_else(|| null_in("person_id"))?;
         let nm = get(&name, i).ok_or_else(|| null_in("full_name"))?;
         let out_of_range = |column: &str| {
@@ -1236,7 +1302,7 @@ async fn write_rejects(
             rejects.iter().map(|r| r.reason),
         )),
         Arc::new(StringArray::from_iter_values(
-            rejects.iter().map(|r| r.column),
+            rejects.iter().map(|r| r.column.as_str()),
         )),
     ];
     let batch = RecordBatch::try_new(rejects_schema(), cols).map_err(|e| Error::encode(out, e))?;
@@ -1353,4 +1419,94 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
         .map(|r| (r.row_number, r.reason.to_string(), r.column.to_string()))
         .collect();
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::{Field, Schema};
+
+    /// Two account rows as a bank sends them; the second has no
+    /// biometric_verified.
+    fn accounts() -> RecordBatch {
+        let spec = Extract::Accounts.contract();
+        let text = |v: [Option<&str>; 2]| -> ArrayRef { Arc::new(StringArray::from(v.to_vec())) };
+        let day = || -> ArrayRef { Arc::new(Date32Array::from(vec![Some(18_000), Some(18_000)])) };
+        let cols: Vec<ArrayRef> = spec
+            .columns
+            .iter()
+            .map(|c| match c.name.as_str() {
+                "account_number" => text([Some("100001"), Some("100002")]),
+                "holder_type" => text([Some("individual"), Some("individual")]),
+                "status" => text([Some("active"), Some("active")]),
+                "biometric_verified" => {
+                    Arc::new(BooleanArray::from(vec![Some(true), None])) as ArrayRef
+                }
+                "opened_on" | "date_of_birth" => day(),
+                _ => text([None, None]),
+            })
+            .collect();
+        let fields: Vec<Field> = spec
+            .columns
+            .iter()
+            .zip(&cols)
+            .map(|(c, a)| Field::new(&c.name, a.data_type().clone(), true))
+            .collect();
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap()
+    }
+
+    fn ctx() -> BatchCtx<'static> {
+        BatchCtx {
+            source: "BANK",
+            file: "part-0.parquet",
+            file_idx: 0,
+            first_row: 1,
+        }
+    }
+
+    /// The schema file decides which nulls reject a row: the same batch
+    /// under a contract whose biometric_verified is nullable keeps the row.
+    #[test]
+    fn a_required_column_is_the_schema_files_word() {
+        let batch = accounts();
+        let mut rejects = vec![];
+        let spec = Extract::Accounts.contract();
+        let cols = normalise_accounts(&ctx(), &batch, spec, &mut rejects);
+        assert_eq!(cols[0].len(), 1);
+        assert_eq!(rejects.len(), 1);
+        assert_eq!(
+            (
+                rejects[0].row_number,
+                rejects[0].reason,
+                rejects[0].column.as_str()
+            ),
+            (2, INVALID_VALUE, "biometric_verified")
+        );
+
+        let mut relaxed = spec.clone();
+        relaxed
+            .columns
+            .iter_mut()
+            .find(|c| c.name == "biometric_verified")
+            .unwrap()
+            .nullable = true;
+        let mut rejects = vec![];
+        let cols = normalise_accounts(&ctx(), &batch, &relaxed, &mut rejects);
+        assert!(rejects.is_empty());
+        assert_eq!(cols[0].len(), 2);
+        RecordBatch::try_new(curated_schema(Extract::Accounts), cols).unwrap();
+
+        // And the other way round: a column made required rejects its nulls.
+        let mut strict = spec.clone();
+        strict
+            .columns
+            .iter_mut()
+            .find(|c| c.name == "otp_msisdn")
+            .unwrap()
+            .nullable = false;
+        let mut rejects = vec![];
+        normalise_accounts(&ctx(), &batch, &strict, &mut rejects);
+        assert_eq!(rejects.len(), 2);
+        assert!(rejects.iter().all(|r| r.column == "otp_msisdn"));
+    }
 }

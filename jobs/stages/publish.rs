@@ -272,10 +272,16 @@ pub async fn write_reports(
 ) -> Result<Vec<PublishedFile>> {
     let mut files = vec![];
     for (extract, c) in sources(inputs) {
-        let previous = h.previous(extract, &c.source);
+        let target = Target {
+            extract,
+            chosen: c,
+            previous: h.previous(extract, &c.source),
+            date,
+            stage,
+        };
         let started = std::time::Instant::now();
-        files.extend(write_report(ctx, root, extract, c, previous, date, stage, timeline).await?);
-        files.extend(write_delta(ctx, root, extract, c, previous, date, stage).await?);
+        files.extend(write_report(ctx, root, &target, timeline).await?);
+        files.extend(write_delta(ctx, root, &target).await?);
         tracing::info!(source = %c.source, seconds = started.elapsed().as_secs_f64(), "report written");
     }
     let (file, text) = sql::REPORT_REJECTS;
@@ -285,19 +291,31 @@ pub async fn write_reports(
     Ok(files)
 }
 
+/// One source's report being written: which, its previous report, the
+/// night and the run's staging prefix.
+struct Target<'a> {
+    extract: Extract,
+    chosen: &'a Chosen,
+    previous: Option<&'a Earlier>,
+    date: &'a str,
+    stage: &'a str,
+}
+
 /// Step 80/81 for one source: its flags with their enforcement clock,
 /// carried over from the source's previous report.
-#[allow(clippy::too_many_arguments)]
 async fn write_report(
     ctx: &SessionContext,
     root: &Root,
-    extract: Extract,
-    c: &Chosen,
-    previous: Option<&Earlier>,
-    date: &str,
-    stage: &str,
+    t: &Target<'_>,
     timeline: &EnforcementSettings,
 ) -> Result<Vec<PublishedFile>> {
+    let Target {
+        extract,
+        chosen: c,
+        previous,
+        date,
+        stage,
+    } = *t;
     let (file, text) = match extract {
         Extract::Subscribers => sql::REPORT_SUBSCRIBERS,
         _ => sql::REPORT_ACCOUNTS,
@@ -342,12 +360,15 @@ async fn write_report(
 async fn write_delta(
     ctx: &SessionContext,
     root: &Root,
-    extract: Extract,
-    c: &Chosen,
-    previous: Option<&Earlier>,
-    date: &str,
-    stage: &str,
+    t: &Target<'_>,
 ) -> Result<Vec<PublishedFile>> {
+    let Target {
+        extract,
+        chosen: c,
+        previous,
+        date,
+        stage,
+    } = *t;
     let now = format!("{stage}{}", report_key(extract, &c.source, date));
     engine::register_report_keys(ctx, "now_keys", extract, Some(&now)).await?;
     let before = previous.map(|e| e.report.as_str());
