@@ -1248,24 +1248,41 @@ async fn identity_duplicates(
     .await?;
     let file = "checks/identity_duplicates.sql";
     let sql = include_str!("../../queries/checks/identity_duplicates.sql");
-    let batches = crate::engine::query(&ctx, file, sql)
-        .await?
-        .collect()
-        .await
-        .map_err(|e| Error::query(file, e))?;
-    for b in batches {
-        let column = crate::engine::str_column(&b, "column_name")?;
-        let repeated = crate::engine::int_column(&b, "repeated_values")?;
-        let first = crate::engine::int_column(&b, "first_row")?;
-        let second = crate::engine::int_column(&b, "second_row")?;
-        if let Some(i) = (0..b.num_rows()).find(|&i| repeated.value(i) > 0) {
-            return Ok(Some(format!(
-                "column {}: {} value(s) appear more than once (e.g. {} and {})",
-                column.value(i),
-                repeated.value(i),
-                describe_row(first.value(i), files),
-                describe_row(second.value(i), files)
-            )));
+    let curated = curated_schema(Extract::Identity);
+    let unique = Extract::Identity
+        .contract()
+        .columns
+        .iter()
+        .filter(|c| c.unique);
+    for column in unique {
+        if curated.field_with_name(&column.name).is_err() {
+            return Err(Error::Invalid {
+                what: "schemas/identity.v1.toml".into(),
+                message: format!(
+                    "column {} is unique = true but is not kept in the curated layout",
+                    column.name
+                ),
+            });
+        }
+        let p = std::collections::BTreeMap::from([("COLUMN", column.name.clone())]);
+        let batches = crate::engine::query(&ctx, file, &crate::engine::render(file, sql, &p)?)
+            .await?
+            .collect()
+            .await
+            .map_err(|e| Error::query(file, e))?;
+        for b in batches {
+            let repeated = crate::engine::int_column(&b, "repeated_values")?;
+            let first = crate::engine::int_column(&b, "first_row")?;
+            let second = crate::engine::int_column(&b, "second_row")?;
+            if let Some(i) = (0..b.num_rows()).find(|&i| repeated.value(i) > 0) {
+                return Ok(Some(format!(
+                    "column {}: {} value(s) appear more than once (e.g. {} and {})",
+                    column.name,
+                    repeated.value(i),
+                    describe_row(first.value(i), files),
+                    describe_row(second.value(i), files)
+                )));
+            }
         }
     }
     Ok(None)

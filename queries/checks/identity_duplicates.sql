@@ -1,34 +1,19 @@
--- Contract §1: a registry snapshot that repeats a person_id, or a non-null
--- legacy_id, is rejected whole. Input: identity_upload (one curated upload).
--- Output: at most one row per column: how many values repeat, and two row_ids
--- holding the first repeated value (positions only, never the value itself).
-SELECT * FROM (
-    SELECT 'person_id' AS column_name,
-           count(*) OVER () AS repeated_values,
-           first_row,
-           second_row
-    FROM (
-        SELECT min(row_id) AS first_row, max(row_id) AS second_row
-        FROM identity_upload
-        GROUP BY person_id
-        HAVING count(*) > 1
-    ) p
-    ORDER BY first_row
-    LIMIT 1
-) person_repeats
-UNION ALL
-SELECT * FROM (
-    SELECT 'legacy_id' AS column_name,
-           count(*) OVER () AS repeated_values,
-           first_row,
-           second_row
-    FROM (
-        SELECT min(row_id) AS first_row, max(row_id) AS second_row
-        FROM identity_upload
-        WHERE legacy_id IS NOT NULL
-        GROUP BY legacy_id
-        HAVING count(*) > 1
-    ) l
-    ORDER BY first_row
-    LIMIT 1
-) legacy_repeats
+-- Contract §1: a registry snapshot that repeats a value of a column its
+-- schema file marks `unique = true` (schemas/identity.v1.toml: person_id,
+-- and legacy_id where it is not null) is rejected whole. Run once per such
+-- column, ${COLUMN}, in the file's column order; the first that repeats is
+-- the reason. Input: identity_upload (one curated upload). Output: at most
+-- one row: how many values repeat, and two row_ids holding the first
+-- repeated value (positions only, never the value itself).
+SELECT count(*) OVER () AS repeated_values,
+       first_row,
+       second_row
+FROM (
+    SELECT min(row_id) AS first_row, max(row_id) AS second_row
+    FROM identity_upload
+    WHERE ${COLUMN} IS NOT NULL
+    GROUP BY ${COLUMN}
+    HAVING count(*) > 1
+) repeats
+ORDER BY first_row
+LIMIT 1
