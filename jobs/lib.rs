@@ -29,6 +29,7 @@
 //! `records/`: what the store remembers between nights.
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
 //! - [`holds`]: the volume guard (§8): whether a valid upload is held.
+//! - [`plans`]: the join planner's memory between nights (kept apart from the run records).
 //! - [`publications`]: published nights as stored (markers, pointers, staging, report paths), read-only.
 //! - [`sources`]: each source's upload state on a night (current, stale, missing, rejected uploads).
 //!
@@ -116,6 +117,8 @@ pub mod store;
 pub mod catalog;
 #[path = "records/holds.rs"]
 pub mod holds;
+#[path = "records/plans.rs"]
+pub mod plans;
 #[path = "records/publications.rs"]
 pub mod publications;
 #[path = "records/sources.rs"]

@@ -12,6 +12,7 @@ use crate::catalog::Inputs;
 use crate::catalog::{self, Chosen};
 use crate::config::Config;
 use crate::ingest::{self, IngestReport};
+use crate::plans::PlannerMemory;
 use crate::publish::{self, SourceMetrics};
 use crate::reconcile;
 use crate::schema::Extract;
@@ -100,10 +101,10 @@ pub struct RunRecord {
     pub finished_at: String,
     /// Per-stage timings.
     pub stages: Vec<StageTiming>,
-    /// The memory pool of the run (0: none), which the next run compares
-    /// with its own before following `reconcile_steps`.
+    /// The memory pool of the run (0: none).
     pub memory_limit_mb: u64,
-    /// The reconciliation's materialised steps: join planning and time.
+    /// The reconciliation's materialised steps: join planning and time
+    /// (for the reader; the next night plans from [`crate::plans`], not from here).
     pub reconcile_steps: Vec<reconcile::StepPlan>,
     /// What ingest decided in this run.
     pub ingest: IngestReport,
@@ -328,10 +329,12 @@ async fn run_stages(
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
     let ctx = crate::engine::session(root, cfg)?;
-    let (limit, before) = previous_plans(root).await?;
-    let sort_merge_first = reconcile::sort_merge_first(cfg, &inputs, limit, &before);
+    let before = PlannerMemory::read(root).await?;
+    let sort_merge_first =
+        reconcile::sort_merge_first(cfg, &inputs, before.memory_limit_mb, &before.steps);
     record.reconcile_steps =
         reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first).await?;
+    remember_plans(root, record).await;
     record.stages.push(stage("reconcile", t));
 
     let t = Instant::now();
@@ -393,34 +396,19 @@ fn undecided_uploads(report: &IngestReport, date: &str) -> Result<()> {
     )))
 }
 
-/// The memory limit and step plans of the newest earlier run record that got
-/// through reconciliation (any date; newest by write time, so the night
-/// before), or `(0, [])` when there is none. A record that does not parse is
-/// skipped with a warning: a hint for join planning must not stop the night.
-async fn previous_plans(root: &Root) -> Result<(u64, Vec<reconcile::StepPlan>)> {
-    #[derive(serde::Deserialize)]
-    struct Planned {
-        #[serde(default)]
-        memory_limit_mb: u64,
-        #[serde(default)]
-        reconcile_steps: Vec<reconcile::StepPlan>,
+/// Keeps this reconciliation's plans for the next night. A memory that
+/// cannot be written only costs the next night a hash-join attempt, so it
+/// is a warning, not a failed night.
+async fn remember_plans(root: &Root, record: &RunRecord) {
+    let memory = PlannerMemory {
+        run_id: record.run_id.clone(),
+        as_of: record.as_of.clone(),
+        memory_limit_mb: record.memory_limit_mb,
+        steps: record.reconcile_steps.clone(),
+    };
+    if let Err(e) = memory.save(root).await {
+        warn!(error = %e, "the planner memory could not be written");
     }
-    // This run's own record is written when it ends, so it is not among them.
-    let mut records = run_records(root).await?;
-    records.sort_by(|a, b| (b.last_modified, &b.location).cmp(&(a.last_modified, &a.location)));
-    for meta in records.iter().take(10) {
-        let body = root.get(meta.location.as_ref()).await?;
-        match serde_json::from_slice::<Planned>(&body) {
-            Ok(p) if !p.reconcile_steps.is_empty() => {
-                return Ok((p.memory_limit_mb, p.reconcile_steps))
-            }
-            Ok(_) => {}
-            Err(e) => {
-                warn!(record = %meta.location, error = %e, "run record not readable: skipped")
-            }
-        }
-    }
-    Ok((0, vec![]))
 }
 
 /// The run records under `runs/date=D/` (not the service's poll records,

@@ -169,21 +169,28 @@ fn plan_of(record: &junkrecon::run::RunRecord, table: &str) -> (String, bool, bo
 async fn a_step_replanned_last_night_starts_with_sort_merge_under_the_same_pool() {
     let tree = Tree::sample();
     tree.run(D1).await.unwrap();
-    // The night before re-planned `resolved` under a 64 MiB pool.
+    // The night before re-planned `resolved` under a 64 MiB pool: its
+    // planner memory says so (the run records are never read back).
     let before = serde_json::json!({
         "run_id": "2026-11-20_20261121T010000Z_0001",
         "as_of": D1,
-        "status": "succeeded",
         "memory_limit_mb": 64,
-        "reconcile_steps": [
+        "steps": [
             {"table": "resolved", "joins": "sort-merge", "replanned": true, "seconds": 1.0},
             {"table": "subscriber_flags", "joins": "hash", "replanned": false, "seconds": 1.0},
         ],
     });
+    let memory = tree.path().join(junkrecon::plans::PLANNER_KEY);
+    std::fs::write(&memory, serde_json::to_vec(&before).unwrap()).unwrap();
+    // A run record saying otherwise does not steer the planner.
     let dir = tree.path().join("runs/date=2026-11-20");
+    let mut record = before.clone();
+    record["reconcile_steps"] = serde_json::json!([
+        {"table": "resolved", "joins": "hash", "replanned": false, "seconds": 1.0},
+    ]);
     std::fs::write(
-        dir.join("2026-11-20_20261121T010000Z_0001.json"),
-        serde_json::to_vec(&before).unwrap(),
+        dir.join("2026-11-20_20261121T010000Z_0002.json"),
+        serde_json::to_vec(&record).unwrap(),
     )
     .unwrap();
 
@@ -214,11 +221,7 @@ async fn a_step_replanned_last_night_starts_with_sort_merge_under_the_same_pool(
         plan_of(&after_hash, "resolved"),
         ("hash".into(), false, false)
     );
-    std::fs::write(
-        dir.join("2026-11-20_20261121T010000Z_0001.json"),
-        serde_json::to_vec(&before).unwrap(),
-    )
-    .unwrap();
+    std::fs::write(&memory, serde_json::to_vec(&before).unwrap()).unwrap();
     let larger = tree.run_with(D2, &limited(128)).await.unwrap();
     assert_eq!(plan_of(&larger, "resolved"), ("hash".into(), false, false));
     assert_matches_expected(&tree);

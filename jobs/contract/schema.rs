@@ -192,11 +192,27 @@ impl ExtractSchema {
     }
 }
 
+/// Reads one schema file, refusing what junkrecon cannot honour: the
+/// registry has no per-row rejects (no report goes back to it), so its file
+/// must say `null_in_required = "reject_upload"`.
+pub fn parse_schema(text: &str) -> std::result::Result<ExtractSchema, String> {
+    let schema: ExtractSchema = toml::from_str(text).map_err(|e| e.to_string())?;
+    if schema.extract == Extract::Identity
+        && schema.null_in_required != NullInRequired::RejectUpload
+    {
+        return Err(
+            "identity: null_in_required must be \"reject_upload\" (the registry gets no row rejects)"
+                .into(),
+        );
+    }
+    Ok(schema)
+}
+
 fn contracts() -> &'static [ExtractSchema; 4] {
     static CELL: std::sync::OnceLock<[ExtractSchema; 4]> = std::sync::OnceLock::new();
     CELL.get_or_init(|| {
         let parse = |text: &str| -> ExtractSchema {
-            toml::from_str(text).expect("schemas/*.toml embedded at build time must parse")
+            parse_schema(text).expect("schemas/*.toml embedded at build time must be valid")
         };
         [
             parse(include_str!("../../schemas/identity.v1.toml")),
@@ -211,6 +227,19 @@ fn contracts() -> &'static [ExtractSchema; 4] {
 mod tests {
     use super::*;
     use arrow::datatypes::{Field, TimeUnit};
+
+    #[test]
+    fn the_registrys_nulls_can_only_reject_the_snapshot() {
+        let text = include_str!("../../schemas/identity.v1.toml");
+        assert!(parse_schema(text).is_ok());
+        let row = text.replace(
+            "null_in_required = \"reject_upload\"",
+            "null_in_required = \"reject_row\"",
+        );
+        assert_ne!(row, text);
+        let e = parse_schema(&row).unwrap_err();
+        assert!(e.contains("null_in_required"), "{e}");
+    }
 
     #[test]
     fn embedded_contracts_parse_and_match_kinds() {

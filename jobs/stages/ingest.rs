@@ -695,8 +695,11 @@ async fn curate_file(
             first_row: next_row,
         };
         next_row += batch.num_rows() as i64;
+        if let Some(reason) = null_rejecting_the_upload(&ctx, &batch, spec) {
+            return Ok(Err(reason));
+        }
         let normalised = match extract {
-            Extract::Identity => normalise_identity(&ctx, &batch, spec),
+            Extract::Identity => normalise_identity(&ctx, &batch),
             Extract::Subscribers => Ok(normalise_subscribers(&ctx, &batch, spec, rejects)),
             Extract::Accounts => Ok(normalise_accounts(&ctx, &batch, spec, rejects)),
         };
@@ -742,6 +745,14 @@ struct BatchCtx<'a> {
 }
 
 impl BatchCtx<'_> {
+    /// The message that rejects a whole upload over a null on row `i`.
+    fn null_in(&self, i: usize, column: &str) -> String {
+        format!(
+            "{} row {}: column {column} is null or empty, contract says not null",
+            self.file,
+            self.row_number(i)
+        )
+    }
     fn row_number(&self, i: usize) -> i64 {
         self.first_row + i as i64
     }
@@ -1161,13 +1172,28 @@ fn normalise_accounts(
     cols
 }
 
-/// Identity rows: a null in a required column rejects the whole upload.
-fn normalise_identity(
+/// When the schema file says a null in a required column rejects the whole
+/// upload (`null_in_required = "reject_upload"`: the registry's), the first
+/// such null of the batch (row order, then column order) as the reason;
+/// under `reject_row` the row checks reject the row instead.
+fn null_rejecting_the_upload(
     ctx: &BatchCtx,
     batch: &RecordBatch,
     spec: &ExtractSchema,
-) -> std::result::Result<Vec<ArrayRef>, String> {
+) -> Option<String> {
+    if spec.null_in_required != crate::schema::NullInRequired::RejectUpload {
+        return None;
+    }
     let required = Required::read(batch, spec, "");
+    (0..batch.num_rows()).find_map(|i| required.first_null(i).map(|column| ctx.null_in(i, column)))
+}
+
+/// Identity rows. Nulls in required columns were refused upload-wide
+/// before ([`null_rejecting_the_upload`]); the checks here are the values'.
+fn normalise_identity(
+    ctx: &BatchCtx,
+    batch: &RecordBatch,
+) -> std::result::Result<Vec<ArrayRef>, String> {
     let pid = text(batch, "person_id");
     let legacy = text(batch, "legacy_id");
     let name = text(batch, "full_name");
@@ -1186,17 +1212,7 @@ fn normalise_identity(
         Date32Builder::new(),
     );
     for i in 0..n {
-        let null_in = |column: &str| {
-            format!(
-                "{} row {}: column {column} is null or empty, contract says not null",
-                ctx.file,
-                ctx.row_number(i)
-            )
-        };
-        // §1: a null in a column the schema file says is not nullable.
-        if let Some(column) = required.first_null(i) {
-            return Err(null_in(column));
-        }
+        let null_in = |column: &str| ctx.null_in(i, column);
         let p = get(&pid, i).ok_or_else(|| null_in("person_id"))?;
         let nm = get(&name, i).ok_or_else(|| null_in("full_name"))?;
         let out_of_range = |column: &str| {
@@ -1525,5 +1541,23 @@ mod tests {
         normalise_accounts(&ctx(), &batch, &strict, &mut rejects);
         assert_eq!(rejects.len(), 2);
         assert!(rejects.iter().all(|r| r.column == "otp_msisdn"));
+    }
+
+    /// `null_in_required` decides what a null rejects: under `reject_row`
+    /// (the senders' files) the row, under `reject_upload` (the registry's
+    /// file) the whole upload, naming the file, row and column.
+    #[test]
+    fn what_a_null_rejects_is_the_schema_files_word() {
+        let batch = accounts();
+        let spec = Extract::Accounts.contract();
+        assert_eq!(null_rejecting_the_upload(&ctx(), &batch, spec), None);
+        let mut whole = spec.clone();
+        whole.null_in_required = crate::schema::NullInRequired::RejectUpload;
+        assert_eq!(
+            null_rejecting_the_upload(&ctx(), &batch, &whole).as_deref(),
+            Some(
+                "part-0.parquet row 2: column biometric_verified is null or empty, contract says not null"
+            )
+        );
     }
 }

@@ -18,6 +18,7 @@ use crate::catalog::{Chosen, Inputs};
 use crate::config::{Config, Joins};
 use crate::curated::{curated_schema, rejects_schema};
 use crate::engine::{self, parquet_folders, parquet_table, register_parquet, render, run_script};
+pub use crate::plans::{JoinPlan, StepPlan};
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -102,40 +103,6 @@ fn curated_dirs(chosen: &[Chosen], sub: &str) -> Vec<String> {
         .iter()
         .map(|c| format!("{}{sub}/", c.curated))
         .collect()
-}
-
-words! {
-    /// How a materialised step's joins were planned in the end.
-    pub enum JoinPlan {
-        /// Hash joins (the fast plan).
-        Hash = "hash",
-        /// Sort-merge joins (bounded memory: they spill through sorts).
-        SortMerge = "sort-merge",
-    }
-}
-
-/// How one materialised step was computed (kept in the run record).
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct StepPlan {
-    /// The table materialised (`resolved`, `subscriber_flags`, `account_flags`).
-    pub table: String,
-    /// How its joins were planned in the end.
-    pub joins: JoinPlan,
-    /// Whether a hash-join attempt ran out of memory first and was re-planned.
-    pub replanned: bool,
-    /// Whether sort-merge joins were chosen up front because the previous
-    /// run needed them for this step under a pool no larger (no hash attempt).
-    #[serde(default)]
-    pub from_previous_run: bool,
-    /// Key buckets it was computed in (1: at once).
-    #[serde(default = "one")]
-    pub buckets: usize,
-    /// Wall time, the failed attempt included.
-    pub seconds: f64,
-}
-
-fn one() -> usize {
-    1
 }
 
 /// One materialised table: the scripts that create its view (run again for
