@@ -11,6 +11,7 @@
 //! `contract/`: the contract as code and data; pure, no I/O.
 //! - [`schema`]: the extract contracts, read from `schemas/*.toml`.
 //! - [`manifest`]: `_MANIFEST.json`, landing folder names, strict dates, file names.
+//! - [`night`]: [`night::NightDate`], the one date type (a night D, an upload's `as_of`), parsed once at the edge.
 //! - [`normalize`]: phones, trimming, name folding, ID masking (§3).
 //! - [`curated`]: the curated layout (the tables ingest writes and the queries read) and the rejects table.
 //! - [`reasons`]: the one list of reason codes (code, flag column, extracts) the SQL and the metrics are rendered from.
@@ -91,6 +92,8 @@ pub mod display;
 pub mod manifest;
 #[path = "contract/metrics.rs"]
 pub mod metrics;
+#[path = "contract/night.rs"]
+pub mod night;
 #[path = "contract/normalize.rs"]
 pub mod normalize;
 #[path = "contract/reasons.rs"]

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use junkrecon::config::Config;
+use junkrecon::night::NightDate;
 use junkrecon::store::Root;
 
 #[derive(Parser)]
@@ -30,8 +31,8 @@ enum Command {
         #[arg(long)]
         data: Option<String>,
         /// The run date D (YYYY-MM-DD).
-        #[arg(long = "as-of", value_parser = date_arg)]
-        as_of: String,
+        #[arg(long = "as-of")]
+        as_of: NightDate,
         /// TOML config file (see ops/junkrecon.example.toml).
         #[arg(long)]
         config: Option<PathBuf>,
@@ -64,8 +65,8 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// First day (YYYY-MM-DD).
-        #[arg(long, default_value = "2026-11-20", value_parser = date_arg)]
-        start: String,
+        #[arg(long, default_value = "2026-11-20")]
+        start: NightDate,
         /// Plant upload faults on the last day (missing manifest, bad checksum, missing column).
         #[arg(long)]
         faults: bool,
@@ -81,8 +82,8 @@ enum Command {
         #[arg(long)]
         data: String,
         /// Only uploads and runs up to this date.
-        #[arg(long = "as-of", value_parser = date_arg)]
-        as_of: Option<String>,
+        #[arg(long = "as-of")]
+        as_of: Option<NightDate>,
     },
     /// Release an upload held by the volume guard: from the next run on it is used.
     Release {
@@ -96,8 +97,8 @@ enum Command {
         #[arg(long)]
         source: Option<String>,
         /// The held upload's date folder (YYYY-MM-DD).
-        #[arg(long = "as-of", value_parser = date_arg)]
-        as_of: String,
+        #[arg(long = "as-of")]
+        as_of: NightDate,
         /// Why the upload may be used (kept in the ledger).
         #[arg(long)]
         reason: String,
@@ -123,11 +124,6 @@ enum Command {
         #[arg(long, default_value_t = 20_000)]
         persons: u64,
     },
-}
-
-/// A strict `YYYY-MM-DD` date, the one form every boundary accepts.
-fn date_arg(s: &str) -> Result<String, String> {
-    junkrecon::manifest::parse_date(s).map(|_| s.to_string())
 }
 
 /// Files and folders the process creates are readable by its own user only:
@@ -190,8 +186,8 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(wait),
             )
             .await?;
-            let meta = junkrecon::run::RunMeta::manual(&as_of);
-            let result = junkrecon::run::run_as(&root, &as_of, &cfg, &meta, &lease.fence()).await;
+            let meta = junkrecon::run::RunMeta::manual(as_of);
+            let result = junkrecon::run::run_as(&root, as_of, &cfg, &meta, &lease.fence()).await;
             if let Err(e) = lease.release().await {
                 eprintln!("junkrecon: could not release the lease (it expires by itself): {e}");
             }
@@ -223,8 +219,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             faults,
             v2,
         } => {
-            let start = chrono::NaiveDate::parse_from_str(&start, "%Y-%m-%d")
-                .map_err(|_| anyhow::anyhow!("--start {start:?} is not a date YYYY-MM-DD"))?;
+            let start = start.date();
             if !out.contains("://") {
                 std::fs::create_dir_all(&out)?;
             }
@@ -252,10 +247,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
         }
         Command::Status { data, as_of } => {
             let root = Root::open(&data)?;
-            print!(
-                "{}",
-                junkrecon::run::status_text(&root, as_of.as_deref()).await?
-            );
+            print!("{}", junkrecon::run::status_text(&root, as_of).await?);
             Ok(())
         }
         Command::Release {
@@ -268,7 +260,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
         } => {
             let cfg = load_config(config.as_ref())?;
             let root = open_root(data, &cfg).await?;
-            let key = upload_key(&extract, source, &as_of)?;
+            let key = upload_key(&extract, source, as_of)?;
             let by = format!(
                 "{}@{}",
                 std::env::var("USER").unwrap_or_else(|_| "unknown".into()),
@@ -291,7 +283,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
 fn upload_key(
     extract: &str,
     source: Option<String>,
-    as_of: &str,
+    as_of: NightDate,
 ) -> anyhow::Result<junkrecon::manifest::UploadKey> {
     let kind = junkrecon::schema::Extract::parse(extract).ok_or_else(|| {
         anyhow::anyhow!("--extract {extract:?}: expected identity, subscribers or accounts")
@@ -308,7 +300,7 @@ fn upload_key(
     Ok(junkrecon::manifest::UploadKey {
         extract: kind,
         source,
-        as_of: as_of.to_string(),
+        as_of,
     })
 }
 

@@ -12,6 +12,7 @@ use crate::catalog::Inputs;
 use crate::catalog::{self, Chosen};
 use crate::config::Config;
 use crate::ingest::{self, IngestReport};
+use crate::night::NightDate;
 use crate::plans::PlannerMemory;
 use crate::publish::{self, SourceMetrics};
 use crate::reconcile;
@@ -37,7 +38,7 @@ pub struct SummaryRow {
     /// Source code.
     pub source: String,
     /// as_of of the extract used.
-    pub extract_as_of: String,
+    pub extract_as_of: NightDate,
     /// Accepted rows.
     pub total: u64,
     /// Flagged rows.
@@ -55,7 +56,7 @@ pub struct SummaryRow {
     /// Compliance with the enforcement timeline, % (none when no action is due).
     pub compliance_pct: Option<f64>,
     /// `as_of` of the newest held upload not used (§8), if any.
-    pub held_as_of: Option<String>,
+    pub held_as_of: Option<NightDate>,
 }
 
 words! {
@@ -88,7 +89,7 @@ pub struct RunRecord {
     /// Unique run id.
     pub run_id: String,
     /// Run date D.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// junkrecon version.
     pub program_version: String,
     /// Succeeded, failed or abandoned.
@@ -137,7 +138,7 @@ pub struct RunMeta {
 
 impl RunMeta {
     /// A run started by hand.
-    pub fn manual(date: &str) -> RunMeta {
+    pub fn manual(date: NightDate) -> RunMeta {
         RunMeta {
             run_id: new_run_id(date),
             trigger: Cause::Manual,
@@ -148,10 +149,10 @@ impl RunMeta {
 
 impl RunRecord {
     /// A record for a run that has not finished (yet).
-    pub fn start(date: &str, cfg: &Config, meta: &RunMeta) -> RunRecord {
+    pub fn start(date: NightDate, cfg: &Config, meta: &RunMeta) -> RunRecord {
         RunRecord {
             run_id: meta.run_id.clone(),
-            as_of: date.to_string(),
+            as_of: date,
             program_version: env!("CARGO_PKG_VERSION").to_string(),
             status: RunStatus::Failed,
             error: None,
@@ -182,17 +183,10 @@ impl RunRecord {
     }
 }
 
-/// Refuses a night's date that is not strict `YYYY-MM-DD`, in one line.
-fn night_date(date: &str) -> Result<()> {
-    crate::manifest::parse_date(date)
-        .map(|_| ())
-        .map_err(|e| Error::CannotRun(format!("--as-of: {e}")))
-}
-
-/// A fresh run id: date, UTC time, and a random suffix.
-pub fn new_run_id(date: &str) -> String {
+/// A fresh run id: the night's date (or `poll`), UTC time, and a random suffix.
+pub fn new_run_id(prefix: impl std::fmt::Display) -> String {
     let now = chrono::Utc::now().format("%Y%m%dT%H%M%SZ");
-    format!("{date}_{now}_{:04x}", rand::random::<u16>())
+    format!("{prefix}_{now}_{:04x}", rand::random::<u16>())
 }
 
 /// Runs ingest, reconcile and publish for `date`, started by hand: takes
@@ -200,8 +194,7 @@ pub fn new_run_id(date: &str) -> String {
 /// flight), runs the night under it ([`run_as`]) and gives it back. The
 /// run record is written whether or not the run succeeds; an error means
 /// the run could not proceed.
-pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
-    night_date(date)?;
+pub async fn run(root: &Root, date: NightDate, cfg: &Config) -> Result<RunRecord> {
     let ttl = std::time::Duration::from_secs(cfg.serve.lease_secs);
     let lease = crate::lease::Lease::acquire_waiting(
         root,
@@ -225,12 +218,11 @@ pub async fn run(root: &Root, date: &str, cfg: &Config) -> Result<RunRecord> {
 /// commit step, so a run that lost its lease changes nothing published.
 pub async fn run_as(
     root: &Root,
-    date: &str,
+    date: NightDate,
     cfg: &Config,
     meta: &RunMeta,
     fence: &crate::lease::Fence,
 ) -> Result<RunRecord> {
-    night_date(date)?;
     let span = tracing::info_span!("run", run_id = %meta.run_id, as_of = %date, trigger = %meta.trigger, attempt = meta.attempt);
     async {
         let mut record = RunRecord::start(date, cfg, meta);
@@ -302,7 +294,7 @@ fn now() -> String {
 
 async fn run_stages(
     root: &Root,
-    date: &str,
+    date: NightDate,
     cfg: &Config,
     meta: &RunMeta,
     fence: &crate::lease::Fence,
@@ -350,7 +342,9 @@ async fn run_stages(
         .iter()
         .filter(|s| s.status == crate::sources::SourceState::Missing)
     {
-        let latest = s.extract_as_of.as_deref().unwrap_or("none");
+        let latest = s
+            .extract_as_of
+            .map_or_else(|| "none".into(), NightDate::text);
         warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
             "no accepted upload for the night: published with the latest extract");
     }
@@ -372,11 +366,11 @@ async fn run_stages(
 /// decided because the store failed while it was read: that would publish
 /// the source's previous extract as if nothing had arrived. Uploads dated
 /// after the night do not matter to it.
-fn undecided_uploads(report: &IngestReport, date: &str) -> Result<()> {
+fn undecided_uploads(report: &IngestReport, date: NightDate) -> Result<()> {
     let waiting: Vec<String> = report
         .deferred
         .iter()
-        .filter(|d| d.key.as_of.as_str() <= date)
+        .filter(|d| d.key.as_of <= date)
         .map(|d| {
             format!(
                 "{} ({} attempts; {})",
@@ -402,7 +396,7 @@ fn undecided_uploads(report: &IngestReport, date: &str) -> Result<()> {
 async fn remember_plans(root: &Root, record: &RunRecord) {
     let memory = PlannerMemory {
         run_id: record.run_id.clone(),
-        as_of: record.as_of.clone(),
+        as_of: Some(record.as_of),
         memory_limit_mb: record.memory_limit_mb,
         steps: record.reconcile_steps.clone(),
     };
@@ -427,7 +421,7 @@ fn stage(name: &str, t: Instant) -> StageTiming {
 }
 
 /// The extracts the run uses (§4); no identity snapshot means no run.
-pub async fn choose_inputs(root: &Root, date: &str) -> Result<Inputs> {
+pub async fn choose_inputs(root: &Root, date: NightDate) -> Result<Inputs> {
     let identity: Chosen = catalog::choose(root, Extract::Identity, date)
         .await?
         .into_iter()
@@ -462,7 +456,7 @@ fn summary(
             rows.push(SummaryRow {
                 kind: kind.into(),
                 source: m.source.clone(),
-                extract_as_of: m.extract_as_of.clone(),
+                extract_as_of: m.extract_as_of,
                 total: m.total,
                 flagged: m.flagged,
                 clean_pct: m.clean_pct,
@@ -471,7 +465,7 @@ fn summary(
                 rejected_uploads: rejected,
                 overdue: m.overdue,
                 compliance_pct: m.compliance_pct,
-                held_as_of: m.held_as_of.clone(),
+                held_as_of: m.held_as_of,
             });
         }
     }
@@ -513,7 +507,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
             [
                 r.kind.clone(),
                 r.source.clone(),
-                r.extract_as_of.clone(),
+                r.extract_as_of.text(),
                 r.total.to_string(),
                 r.flagged.to_string(),
                 r.clean_pct
@@ -526,7 +520,7 @@ pub fn summary_table(rows: &[SummaryRow]) -> String {
                 r.compliance_pct
                     .map(|p| format!("{p:.2}"))
                     .unwrap_or_else(|| "-".into()),
-                r.held_as_of.clone().unwrap_or_else(|| "-".into()),
+                r.held_as_of.map_or_else(|| "-".into(), NightDate::text),
             ]
         })
         .collect();
@@ -611,20 +605,20 @@ pub fn release_command(root: &str, key: &crate::manifest::UploadKey) -> String {
 
 /// A plain-text view of the ledger (every upload decision in use) and the
 /// latest runs, for `junkrecon status`. Dates after `as_of` are left out when given.
-pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
+pub async fn status_text(root: &Root, as_of: Option<NightDate>) -> Result<String> {
     let mut rows = vec![];
     let mut held = vec![];
     let mut commands = vec![];
     for extract in Extract::ALL {
         for l in catalog::all_ledgers(root, extract).await? {
-            if as_of.is_some_and(|d| l.key.as_of.as_str() > d) {
+            if as_of.is_some_and(|d| l.key.as_of > d) {
                 continue;
             }
             if let Some(p) = &l.pending {
                 rows.push([
                     l.key.extract.to_string(),
                     l.key.source.clone(),
-                    l.key.as_of.clone(),
+                    l.key.as_of.text(),
                     format!(
                         "pending (attempt {} of {})",
                         p.attempts,
@@ -653,7 +647,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
                 held.push([
                     l.key.extract.to_string(),
                     l.key.source.clone(),
-                    l.key.as_of.clone(),
+                    l.key.as_of.text(),
                     last.decided_at.clone(),
                     last.reason.clone(),
                 ]);
@@ -662,7 +656,7 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             rows.push([
                 l.key.extract.to_string(),
                 l.key.source.clone(),
-                l.key.as_of.clone(),
+                l.key.as_of.text(),
                 format!("{}{in_use}", last.status),
                 last.rows_accepted.to_string(),
                 last.rows_rejected.to_string(),
@@ -703,7 +697,10 @@ pub async fn status_text(root: &Root, as_of: Option<&str>) -> Result<String> {
             what: meta.location.to_string(),
             message: e.to_string(),
         })?;
-        if as_of.is_some_and(|d| v["as_of"].as_str().unwrap_or("") > d) {
+        let night = v["as_of"]
+            .as_str()
+            .and_then(|t| t.parse::<NightDate>().ok());
+        if as_of.is_some_and(|d| night.is_some_and(|n| n > d)) {
             continue;
         }
         let secs: f64 = v["stages"]

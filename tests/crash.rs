@@ -6,6 +6,7 @@
 //! run's and no stray file remains; the reader never accepts a marker whose
 //! files disagree with it.
 
+use crate::common::night as date;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -230,7 +231,9 @@ async fn a_crash_at_any_step_of_the_commit_path_is_recovered_exactly() {
     let counting = Dying::new(clean.root().store(), &PATH, usize::MAX);
     let steps = counting.changes.clone();
     let root = Root::from_store(Arc::new(counting), "counting");
-    junkrecon::run::run(&root, D2, &settings()).await.unwrap();
+    junkrecon::run::run(&root, date(D2), &settings())
+        .await
+        .unwrap();
     let steps = steps.load(Ordering::SeqCst);
     let want = data_outputs(&clean);
     assert_ne!(want, old_d2, "the correction changes night 2");
@@ -240,7 +243,7 @@ async fn a_crash_at_any_step_of_the_commit_path_is_recovered_exactly() {
         let t = Tree::new();
         crate::common::copy_dir(before.path(), t.path());
         let dying = Root::from_store(Arc::new(Dying::new(t.root().store(), &PATH, at)), "dying");
-        let died = junkrecon::run::run(&dying, D2, &settings()).await;
+        let died = junkrecon::run::run(&dying, date(D2), &settings()).await;
         assert!(died.is_err(), "step {at}: the crash was injected");
         assert_marker_agrees(&t, D1);
         assert_marker_agrees(&t, D2);

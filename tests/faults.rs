@@ -4,6 +4,7 @@
 //! published, no state the store can reach stops later nights, and no stray
 //! file survives the next run.
 
+use crate::common::night;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -87,7 +88,7 @@ async fn a_store_outage_while_reading_an_upload_fails_the_night_instead_of_publi
         2,
     ));
     let root = Root::from_store(flaky.clone(), "flaky");
-    let err = junkrecon::run::run(&root, D2, &Default::default())
+    let err = junkrecon::run::run(&root, night(D2), &Default::default())
         .await
         .unwrap_err()
         .to_string();
@@ -115,10 +116,10 @@ async fn a_store_outage_while_reading_an_upload_fails_the_night_instead_of_publi
         "{line}"
     );
     // The next attempt fails once more, the one after reads it and publishes.
-    assert!(junkrecon::run::run(&root, D2, &Default::default())
+    assert!(junkrecon::run::run(&root, night(D2), &Default::default())
         .await
         .is_err());
-    let record = junkrecon::run::run(&root, D2, &Default::default())
+    let record = junkrecon::run::run(&root, night(D2), &Default::default())
         .await
         .unwrap();
     assert!(record
@@ -146,11 +147,11 @@ async fn an_upload_that_keeps_failing_is_rejected_after_the_last_attempt() {
     let flaky = Arc::new(Flaky::reads_fail_first(t.root().store(), &file, usize::MAX));
     let root = Root::from_store(flaky, "flaky");
     for _ in 1..junkrecon::catalog::MAX_ATTEMPTS {
-        assert!(junkrecon::run::run(&root, D2, &Default::default())
+        assert!(junkrecon::run::run(&root, night(D2), &Default::default())
             .await
             .is_err());
     }
-    let record = junkrecon::run::run(&root, D2, &Default::default())
+    let record = junkrecon::run::run(&root, night(D2), &Default::default())
         .await
         .unwrap();
     let d = record
@@ -191,9 +192,9 @@ async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
     let b = take(&root, "b", Duration::from_secs(60)).await;
     let published = junkrecon::run::run_as(
         &root,
-        D2,
+        night(D2),
         &Default::default(),
-        &RunMeta::manual(D2),
+        &RunMeta::manual(night(D2)),
         &b.fence(),
     )
     .await
@@ -205,9 +206,9 @@ async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
     // A resumes: its run must stop before it moves anything.
     let err = junkrecon::run::run_as(
         &root,
-        D2,
+        night(D2),
         &Default::default(),
-        &RunMeta::manual(D2),
+        &RunMeta::manual(night(D2)),
         &a.fence(),
     )
     .await
@@ -218,7 +219,7 @@ async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
         marker
     );
     assert_eq!(t.hashes("reports"), reports);
-    let current = junkrecon::publish::read_current(&root, D2)
+    let current = junkrecon::publish::read_current(&root, night(D2))
         .await
         .unwrap()
         .unwrap();
@@ -232,7 +233,7 @@ async fn a_stalled_holder_resumed_after_a_takeover_commits_nothing() {
 async fn a_pointer_to_a_vanished_publication_does_not_stop_later_nights() {
     let t = Tree::sample();
     t.run(D1).await.unwrap();
-    let p = junkrecon::publish::read_current(&t.root(), D1)
+    let p = junkrecon::publish::read_current(&t.root(), night(D1))
         .await
         .unwrap()
         .unwrap();
@@ -273,7 +274,7 @@ async fn a_failed_re_publication_leaves_the_previous_night_published() {
     ];
     for (what, flaky) in faults {
         let root = Root::from_store(Arc::new(flaky), what);
-        assert!(junkrecon::run::run(&root, D1, &Default::default())
+        assert!(junkrecon::run::run(&root, night(D1), &Default::default())
             .await
             .is_err());
         let now = std::fs::read(t.path().join(format!("metrics/date={D1}/_PUBLISHED.json")))
@@ -289,7 +290,7 @@ async fn a_failed_re_publication_leaves_the_previous_night_published() {
             Arc::new(Flaky::dies_after(local.clone(), "reports/", budget)),
             "dying",
         );
-        assert!(junkrecon::run::run(&root, D1, &Default::default())
+        assert!(junkrecon::run::run(&root, night(D1), &Default::default())
             .await
             .is_err());
         assert_marker_agrees(&t, D1);
@@ -306,7 +307,7 @@ async fn a_failed_re_publication_leaves_the_previous_night_published() {
 async fn leftovers_of_interrupted_writes_are_removed_by_the_next_run() {
     let t = Tree::sample();
     t.run(D1).await.unwrap();
-    let p = junkrecon::publish::read_current(&t.root(), D1)
+    let p = junkrecon::publish::read_current(&t.root(), night(D1))
         .await
         .unwrap()
         .unwrap();

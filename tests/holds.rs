@@ -58,7 +58,7 @@ fn key(extract: Extract, source: &str, as_of: &str) -> UploadKey {
     UploadKey {
         extract,
         source: source.into(),
-        as_of: as_of.into(),
+        as_of: as_of.parse().unwrap(),
     }
 }
 

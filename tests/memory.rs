@@ -3,6 +3,7 @@
 //! (same rows), while `joins = "hash"` fails with a clear error instead;
 //! and a limited pool never parks the engine in a repartition spill.
 
+use crate::common::night;
 use std::fmt;
 use std::sync::Arc;
 
@@ -117,18 +118,20 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
     let root = tree.root();
     let first = tree.run(D2).await.unwrap();
     assert_eq!(joins_of(&first.reconcile_steps), every_step("hash", false));
-    let inputs = junkrecon::run::choose_inputs(&root, D2).await.unwrap();
+    let inputs = junkrecon::run::choose_inputs(&root, night(D2))
+        .await
+        .unwrap();
 
     let hash_cfg = Config::default();
     let hash = junkrecon::engine::session(&root, &hash_cfg).unwrap();
-    reconcile::reconcile(&hash, &inputs, D2, &hash_cfg, "work/test-hash/", &[])
+    reconcile::reconcile(&hash, &inputs, night(D2), &hash_cfg, "work/test-hash/", &[])
         .await
         .unwrap();
 
     let auto_cfg = config(Joins::Auto);
     let pool = Some(Arc::new(NoHashTables::default()) as Arc<dyn MemoryPool>);
     let auto = junkrecon::engine::session_with_pool(&root, &auto_cfg, pool.clone()).unwrap();
-    let plans = reconcile::reconcile(&auto, &inputs, D2, &auto_cfg, "work/test-auto/", &[])
+    let plans = reconcile::reconcile(&auto, &inputs, night(D2), &auto_cfg, "work/test-auto/", &[])
         .await
         .unwrap();
     assert_eq!(joins_of(&plans), every_step("sort-merge", true));
@@ -139,10 +142,17 @@ async fn a_hash_table_over_the_limit_is_replanned_with_the_same_rows() {
     // `joins = "hash"` is never re-planned: the run stops at the first step.
     let strict_cfg = config(Joins::Hash);
     let strict = junkrecon::engine::session_with_pool(&root, &strict_cfg, pool).unwrap();
-    let e = reconcile::reconcile(&strict, &inputs, D2, &strict_cfg, "work/test-strict/", &[])
-        .await
-        .unwrap_err()
-        .to_string();
+    let e = reconcile::reconcile(
+        &strict,
+        &inputs,
+        night(D2),
+        &strict_cfg,
+        "work/test-strict/",
+        &[],
+    )
+    .await
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("query resolve") && e.contains("Resources exhausted"),
         "{e}"
@@ -418,14 +428,16 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         .unwrap();
     let root = tree.root();
     tree.run(D1).await.unwrap();
-    let inputs = junkrecon::run::choose_inputs(&root, D1).await.unwrap();
+    let inputs = junkrecon::run::choose_inputs(&root, night(D1))
+        .await
+        .unwrap();
 
     // One bucket: the hash tables' sizes, and the flags, without a cap.
     let whole_pool = Arc::new(HashTablesUpTo::new(usize::MAX));
     let cfg = Config::default();
     let whole =
         junkrecon::engine::session_with_pool(&root, &cfg, Some(whole_pool.clone())).unwrap();
-    let plans = reconcile::reconcile(&whole, &inputs, D1, &cfg, "work/test-whole/", &[])
+    let plans = reconcile::reconcile(&whole, &inputs, night(D1), &cfg, "work/test-whole/", &[])
         .await
         .unwrap();
     assert!(plans.iter().all(|p| p.buckets == 1 && p.joins == "hash"));
@@ -437,7 +449,7 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     let cap = largest / 2;
     let capped = Arc::new(HashTablesUpTo::new(cap)) as Arc<dyn MemoryPool>;
     let one = junkrecon::engine::session_with_pool(&root, &cfg, Some(capped.clone())).unwrap();
-    let plans = reconcile::reconcile(&one, &inputs, D1, &cfg, "work/test-one/", &[])
+    let plans = reconcile::reconcile(&one, &inputs, night(D1), &cfg, "work/test-one/", &[])
         .await
         .unwrap();
     assert!(plans.iter().any(|p| p.replanned), "{plans:?}");
@@ -450,9 +462,16 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     let eight_pool = Arc::new(HashTablesUpTo::new(cap));
     let eight =
         junkrecon::engine::session_with_pool(&root, &split_cfg, Some(eight_pool.clone())).unwrap();
-    let plans = reconcile::reconcile(&eight, &inputs, D1, &split_cfg, "work/test-eight/", &[])
-        .await
-        .unwrap();
+    let plans = reconcile::reconcile(
+        &eight,
+        &inputs,
+        night(D1),
+        &split_cfg,
+        "work/test-eight/",
+        &[],
+    )
+    .await
+    .unwrap();
     assert_eq!(
         buckets_of(&plans),
         [

@@ -76,7 +76,7 @@ fn key() -> UploadKey {
     UploadKey {
         extract: junkrecon::schema::Extract::Subscribers,
         source: "VIETTEL".into(),
-        as_of: "2026-11-28".into(),
+        as_of: "2026-11-28".parse().unwrap(),
     }
 }
 
@@ -200,7 +200,7 @@ proptest! {
         match manifest::date_folder(&name) {
             Some(d) => {
                 prop_assert_eq!(format!("date={d}"), name.clone());
-                prop_assert!(manifest::is_date(d));
+                prop_assert!(manifest::is_date(&d.to_string()));
             }
             None => prop_assert!(!name.strip_prefix("date=").is_some_and(manifest::is_date)),
         }

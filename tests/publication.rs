@@ -2,6 +2,7 @@
 //! previous publication fully readable, and the next run completes the night.
 //! Also: no run modifies or deletes anything under `landing/`.
 
+use crate::common::night;
 use std::sync::Arc;
 
 use crate::common::flaky::Flaky;
@@ -32,7 +33,7 @@ async fn publisher_killed_between_objects_leaves_previous_publication_whole() {
         for prefix in ["publications/", "reports/", "metrics/"] {
             let dying = Arc::new(Flaky::dies_after(local.clone(), prefix, budget));
             let root = Root::from_store(dying, "dying");
-            let err = junkrecon::run::run(&root, "2026-11-21", &cfg).await;
+            let err = junkrecon::run::run(&root, night("2026-11-21"), &cfg).await;
             if err.is_ok() {
                 continue; // budget large enough for this prefix: nothing died
             }
@@ -89,7 +90,7 @@ async fn a_committed_night_is_completed_by_the_next_run() {
     let dying = Arc::new(Flaky::dies_after(t.root().store(), "reports/", 2));
     let root = Root::from_store(dying, "dying");
     assert!(
-        junkrecon::run::run(&root, "2026-11-20", &Default::default())
+        junkrecon::run::run(&root, night("2026-11-20"), &Default::default())
             .await
             .is_err()
     );

@@ -3,6 +3,7 @@
 //! JUNKRECON_S3_BUCKET (an existing bucket); CI also sets
 //! JUNKRECON_REQUIRE_S3=1 so that a missing server fails instead of skipping.
 
+use crate::common::night;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -137,7 +138,7 @@ async fn golden_sample_on_s3() {
         ("2026-11-21", &cfg),
         ("2026-11-21", &split),
     ] {
-        let record = junkrecon::run::run(&root, date, cfg).await.unwrap();
+        let record = junkrecon::run::run(&root, night(date), cfg).await.unwrap();
         let buckets = record.reconcile_steps.iter().map(|p| p.buckets).max();
         assert_eq!(buckets, Some(cfg.key_buckets.max(1) as usize));
     }
@@ -229,7 +230,7 @@ async fn transient_failures_are_retried() {
     let cfg = config(&proxy);
     let root = fresh_root(&env, &cfg, "flaky");
     upload_sample(&root).await;
-    junkrecon::run::run(&root, "2026-11-20", &cfg)
+    junkrecon::run::run(&root, night("2026-11-20"), &cfg)
         .await
         .unwrap();
     assert_eq!(
@@ -460,7 +461,7 @@ async fn a_night_survives_a_store_outage_of_each_kind() {
         upload_sample(&direct).await;
         let t0 = std::time::Instant::now();
         let _ = outage.active(); // the outage's clock starts with the night
-        junkrecon::run::run(&root, "2026-11-20", &cfg)
+        junkrecon::run::run(&root, night("2026-11-20"), &cfg)
             .await
             .unwrap_or_else(|e| panic!("{fault:?} for {secs} s: {e}"));
         let took = t0.elapsed();
@@ -522,7 +523,7 @@ async fn keys_the_store_cannot_represent_are_ignored_and_the_night_goes_on() {
     ] {
         put_raw(&env.endpoint, &env.bucket, &format!("{prefix}/{odd}")).await;
     }
-    let record = junkrecon::run::run(&root, "2026-11-20", &cfg)
+    let record = junkrecon::run::run(&root, night("2026-11-20"), &cfg)
         .await
         .unwrap();
     assert!(

@@ -7,6 +7,7 @@
 //! change, `JUNKRECON_BLESS=1 cargo test steps` rewrites the files; the diff
 //! is the change's effect, to be read before it is committed.
 
+use crate::common::night;
 use std::path::PathBuf;
 
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -81,9 +82,11 @@ async fn reconciled() -> (crate::common::Tree, datafusion::prelude::SessionConte
     junkrecon::ingest::ingest(&root, "snapshot", &cfg)
         .await
         .unwrap();
-    let inputs = junkrecon::run::choose_inputs(&root, D).await.unwrap();
+    let inputs = junkrecon::run::choose_inputs(&root, night(D))
+        .await
+        .unwrap();
     let ctx = junkrecon::engine::session(&root, &cfg).unwrap();
-    junkrecon::reconcile::reconcile(&ctx, &inputs, D, &cfg, "work/snapshot/", &[])
+    junkrecon::reconcile::reconcile(&ctx, &inputs, night(D), &cfg, "work/snapshot/", &[])
         .await
         .unwrap();
     (t, ctx)
@@ -130,7 +133,7 @@ async fn a_code_added_to_the_one_list_is_reported_and_counted() {
         subscribers: true,
         accounts: false,
     });
-    let mut p = junkrecon::reconcile::params(D, &cfg);
+    let mut p = junkrecon::reconcile::params(night(D), &cfg);
     p.extend(sql_params(&list));
     let count = |sql: String| {
         let ctx = ctx.clone();
@@ -183,6 +186,7 @@ async fn a_code_added_to_the_one_list_is_reported_and_counted() {
     assert_eq!(counted as usize, in_scope);
     // With the list as shipped, no such code exists.
     let shipped =
-        junkrecon::engine::render(file, text, &junkrecon::reconcile::params(D, &cfg)).unwrap();
+        junkrecon::engine::render(file, text, &junkrecon::reconcile::params(night(D), &cfg))
+            .unwrap();
     assert!(!shipped.contains("EVERY_IN_SCOPE"));
 }

@@ -374,7 +374,7 @@ async fn play_nights(senders: &Path, t: &Tree, cfg: &Config) {
             let key = UploadKey {
                 extract: Extract::parse(RELEASE.0).unwrap(),
                 source: RELEASE.1.into(),
-                as_of: RELEASE.2.into(),
+                as_of: RELEASE.2.parse().unwrap(),
             };
             junkrecon::run::release(&t.root(), &key, "checked with GMOBILE", "test", cfg)
                 .await

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::display::excerpt;
+use crate::night::NightDate;
 use crate::schema::Extract;
 
 /// File name of the manifest, written last by the sender.
@@ -18,7 +19,7 @@ pub struct UploadKey {
     /// Source code (`NATIONAL` for identity).
     pub source: String,
     /// Date from the path.
-    pub as_of: String,
+    pub as_of: NightDate,
 }
 
 impl UploadKey {
@@ -82,8 +83,8 @@ pub fn source_folder<'a>(dir: &str, name: &'a str) -> Option<&'a str> {
 
 /// The date of a landing folder named `date=YYYY-MM-DD` (strict, see
 /// [`is_date`]), or `None` when the name is anything else.
-pub fn date_folder(name: &str) -> Option<&str> {
-    name.strip_prefix("date=").filter(|d| is_date(d))
+pub fn date_folder(name: &str) -> Option<NightDate> {
+    name.strip_prefix("date=")?.parse().ok()
 }
 
 /// Whether `s` is a real calendar date written exactly `YYYY-MM-DD`: ten
@@ -94,20 +95,7 @@ pub fn is_date(s: &str) -> bool {
     parse_date(s).is_ok()
 }
 
-/// Parses a strict `YYYY-MM-DD` date (see [`is_date`]); the error is one
-/// line saying what was expected and what was found (escaped).
-pub fn parse_date(s: &str) -> Result<chrono::NaiveDate, String> {
-    let b = s.as_bytes();
-    let shaped = b.len() == 10
-        && b.iter().enumerate().all(|(i, c)| match i {
-            4 | 7 => *c == b'-',
-            _ => c.is_ascii_digit(),
-        });
-    shaped
-        .then(|| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok())
-        .flatten()
-        .ok_or_else(|| format!("{s:?} is not a calendar date written YYYY-MM-DD"))
-}
+pub use crate::night::parse_date;
 
 /// The characters an upload's file name may hold: ASCII letters, digits,
 /// `.`, `_` and `-`, starting with a letter, digit or `_`, at most 255 bytes.
@@ -155,7 +143,7 @@ pub fn parse_and_check(bytes: &[u8], key: &UploadKey) -> Result<Manifest, String
     };
     expect("extract", &m.extract, key.extract.as_str())?;
     expect("source", &m.source, &key.source)?;
-    expect("as_of", &m.as_of, &key.as_of)?;
+    expect("as_of", &m.as_of, &key.as_of.text())?;
     if !matches!(m.schema_version, 1 | 2) {
         return Err(format!(
             "{MANIFEST}: schema_version is {}, the contract has versions 1 and 2",
@@ -204,7 +192,7 @@ mod tests {
         UploadKey {
             extract: Extract::Subscribers,
             source: "VIETTEL".into(),
-            as_of: "2026-11-28".into(),
+            as_of: "2026-11-28".parse().unwrap(),
         }
     }
 

@@ -3,6 +3,7 @@
 //! computes it, and the dashboard, which shows it. Plain data: it must never
 //! read or write the store.
 
+use crate::night::NightDate;
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
@@ -13,11 +14,11 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct SourceMetrics {
     /// Run date D.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// Carrier or bank code.
     pub source: String,
     /// as_of of the extract used.
-    pub extract_as_of: String,
+    pub extract_as_of: NightDate,
     /// Accepted rows of the extract.
     pub total: u64,
     /// Row-level rejects of that extract.
@@ -61,7 +62,7 @@ pub struct SourceMetrics {
     /// The newest held upload (§8) with `as_of` ≤ D and newer than the
     /// extract used, else null.
     #[serde(default)]
-    pub held_as_of: Option<String>,
+    pub held_as_of: Option<NightDate>,
 }
 
 /// `100 × num / den` rounded to 2 decimals (ties to even on the exact binary

@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::manifest::UploadKey;
+use crate::night::NightDate;
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -28,7 +29,7 @@ words! {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Hold {
     /// `as_of` of the reference extract it was compared with.
-    pub reference_as_of: String,
+    pub reference_as_of: NightDate,
     /// Distinct keys among the reference's accepted rows.
     pub reference_keys: u64,
     /// Reference keys missing from the upload's accepted rows and not
@@ -200,10 +201,10 @@ pub async fn release(
 /// extract with the newest `as_of` older than the upload's own.
 pub async fn reference(root: &Root, key: &UploadKey) -> Result<Option<Chosen>> {
     let mut older = dates_of(root, key.extract, &key.source).await?;
-    older.retain(|d| d.as_str() < key.as_of.as_str());
+    older.retain(|d| *d < key.as_of);
     for as_of in older.iter().rev() {
         let k = UploadKey {
-            as_of: as_of.clone(),
+            as_of: *as_of,
             ..key.clone()
         };
         if let Some(d) = read_ledger(root, &k)
@@ -217,28 +218,24 @@ pub async fn reference(root: &Root, key: &UploadKey) -> Result<Option<Chosen>> {
     Ok(None)
 }
 
-/// The dates of one source's ledger documents, ascending.
-async fn dates_of(root: &Root, extract: Extract, source: &str) -> Result<Vec<String>> {
-    let mut dates: Vec<String> = root
+/// The dates of one source's ledger documents, ascending (a document not
+/// named by a date is not a ledger and is skipped).
+async fn dates_of(root: &Root, extract: Extract, source: &str) -> Result<Vec<NightDate>> {
+    let mut dates: Vec<NightDate> = root
         .list_files(&format!("catalog/uploads/{extract}/{source}"))
         .await?
         .iter()
-        .filter_map(|m| {
-            m.location
-                .filename()?
-                .strip_suffix(".json")
-                .map(String::from)
-        })
+        .filter_map(|m| m.location.filename()?.strip_suffix(".json")?.parse().ok())
         .collect();
     dates.sort();
     Ok(dates)
 }
 
-fn chosen(key: &UploadKey, d: &Decision, held_as_of: Option<String>) -> Chosen {
+fn chosen(key: &UploadKey, d: &Decision, held_as_of: Option<NightDate>) -> Chosen {
     Chosen {
         extract: key.extract,
         source: key.source.clone(),
-        as_of: key.as_of.clone(),
+        as_of: key.as_of,
         curated: d.curated.clone().unwrap_or_default(),
         manifest_sha256: d.manifest_sha256.clone(),
         rows: d.rows_accepted,
@@ -300,7 +297,7 @@ pub struct Chosen {
     /// Source code.
     pub source: String,
     /// `as_of` of the extract used.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// Curated folder.
     pub curated: String,
     /// Manifest version.
@@ -312,23 +309,23 @@ pub struct Chosen {
     /// The newest held upload (§8) of the source with `as_of` ≤ D and newer
     /// than the extract used, if any.
     #[serde(default)]
-    pub held_as_of: Option<String>,
+    pub held_as_of: Option<NightDate>,
 }
 
 /// Every source's newest accepted extract with `as_of` ≤ `date`, sorted by
 /// source, with the newest held upload newer than it (§8 `held_as_of`).
-pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Chosen>> {
+pub async fn choose(root: &Root, extract: Extract, date: NightDate) -> Result<Vec<Chosen>> {
     let base = format!("catalog/uploads/{extract}");
     let mut out = vec![];
     for source in root.list_dirs(&base).await? {
         let mut dates = dates_of(root, extract, &source).await?;
-        dates.retain(|d| d.as_str() <= date);
+        dates.retain(|d| *d <= date);
         let mut held_as_of = None;
         for as_of in dates.iter().rev() {
             let key = UploadKey {
                 extract,
                 source: source.clone(),
-                as_of: as_of.clone(),
+                as_of: *as_of,
             };
             let Some(ledger) = read_ledger(root, &key).await? else {
                 continue;
@@ -338,7 +335,7 @@ pub async fn choose(root: &Root, extract: Extract, date: &str) -> Result<Vec<Cho
                 break;
             }
             if held_as_of.is_none() && ledger.held().is_some() {
-                held_as_of = Some(as_of.clone());
+                held_as_of = Some(*as_of);
             }
         }
     }

@@ -54,7 +54,7 @@ pub async fn decide(
     let (reference_keys, lost_keys) =
         count(root, cfg, key, &reference.curated, &upload_dir).await?;
     let hold = Hold {
-        reference_as_of: reference.as_of.clone(),
+        reference_as_of: reference.as_of,
         reference_keys,
         lost_keys,
         max_shrink_pct: allowed,
@@ -132,12 +132,12 @@ async fn newest_report(root: &Root, key: &UploadKey) -> Result<Option<String>> {
     let Some(night) = committed_dates(root).await?.pop() else {
         return Ok(None);
     };
-    let Some(p) = read_current(root, &night).await? else {
+    let Some(p) = read_current(root, night).await? else {
         return Ok(None);
     };
-    let report = report_key(key.extract, &key.source, &night);
+    let report = report_key(key.extract, &key.source, night);
     Ok(p.files
         .iter()
         .any(|f| f.path == report)
-        .then(|| format!("{}{report}", stage_prefix(&night, &p.run_id))))
+        .then(|| format!("{}{report}", stage_prefix(night, &p.run_id))))
 }

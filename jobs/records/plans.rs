@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::night::NightDate;
 use crate::store::Root;
 use crate::{Error, Result};
 
@@ -57,7 +58,7 @@ pub struct PlannerMemory {
     /// The run that planned them.
     pub run_id: String,
     /// Its night.
-    pub as_of: String,
+    pub as_of: Option<NightDate>,
     /// The memory pool it ran under (0: none).
     pub memory_limit_mb: u64,
     /// Its materialised steps.

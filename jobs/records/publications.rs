@@ -7,6 +7,7 @@
 use serde::{Deserialize, Serialize};
 use tracing::warn;
 
+use crate::night::NightDate;
 use crate::schema::Extract;
 use crate::store::{PublishedFile, Root};
 use crate::Result;
@@ -15,7 +16,7 @@ use crate::Result;
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Published {
     /// The run date D.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// The run that published.
     pub run_id: String,
     /// Version of junkrecon.
@@ -27,7 +28,7 @@ pub struct Published {
 }
 
 /// Key of one source's Parquet report.
-pub fn report_key(extract: Extract, source: &str, date: &str) -> String {
+pub fn report_key(extract: Extract, source: &str, date: NightDate) -> String {
     let dir = extract
         .source_dir()
         .expect("reports exist for carriers and banks");
@@ -35,22 +36,22 @@ pub fn report_key(extract: Extract, source: &str, date: &str) -> String {
 }
 
 /// Key of a night's commit marker, `metrics/date=D/_PUBLISHED.json`.
-pub fn published_key(date: &str) -> String {
+pub fn published_key(date: NightDate) -> String {
     format!("metrics/date={date}/_PUBLISHED.json")
 }
 
 /// Reads the commit marker of a date (`None`: not published).
-pub async fn read_published(root: &Root, date: &str) -> Result<Option<Published>> {
+pub async fn read_published(root: &Root, date: NightDate) -> Result<Option<Published>> {
     root.get_json(&published_key(date)).await
 }
 
 /// Staging prefix of one run's publication: written whole, never changed.
-pub fn stage_prefix(date: &str, run_id: &str) -> String {
+pub fn stage_prefix(date: NightDate, run_id: &str) -> String {
     format!("publications/date={date}/run={run_id}/")
 }
 
 /// Key of a night's pointer to its committed run.
-pub fn pointer_key(date: &str) -> String {
+pub fn pointer_key(date: NightDate) -> String {
     format!("publications/date={date}/CURRENT.json")
 }
 
@@ -66,7 +67,7 @@ pub struct Pointer {
 }
 
 /// The committed publication of a date, read through its pointer (`None`: not published).
-pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> {
+pub async fn read_current(root: &Root, date: NightDate) -> Result<Option<Published>> {
     let Some(p) = root.get_json::<Pointer>(&pointer_key(date)).await? else {
         return Ok(None);
     };
@@ -85,12 +86,12 @@ pub async fn read_current(root: &Root, date: &str) -> Result<Option<Published>> 
 }
 
 /// Dates with a committed publication, ascending.
-pub async fn committed_dates(root: &Root) -> Result<Vec<String>> {
+pub async fn committed_dates(root: &Root) -> Result<Vec<NightDate>> {
     let mut out = vec![];
     for d in root.list_dirs("publications").await? {
-        if let Some(date) = d.strip_prefix("date=") {
+        if let Some(date) = crate::manifest::date_folder(&d) {
             if root.head(&pointer_key(date)).await?.is_some() {
-                out.push(date.to_string());
+                out.push(date);
             }
         }
     }

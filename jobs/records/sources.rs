@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::catalog::{self, Chosen, FolderLedger, Inputs};
 use crate::config::Config;
+use crate::night::NightDate;
 use crate::schema::Extract;
 use crate::store::Root;
 use crate::Result;
@@ -40,7 +41,7 @@ pub struct SourceStatus {
     /// Current, stale or missing.
     pub status: SourceState,
     /// as_of of the extract used (none when the source never had one accepted).
-    pub extract_as_of: Option<String>,
+    pub extract_as_of: Option<NightDate>,
     /// D minus extract_as_of, in days.
     pub age_days: Option<i64>,
     /// Rejected uploads not superseded: as_of ≤ D and not older than the extract in use.
@@ -55,7 +56,7 @@ pub struct SourceStatus {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct HeldUpload {
     /// The upload's date folder.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// Why it was held (keys lost against the reference, or no accepted row).
     pub reason: String,
     /// When it was held (UTC).
@@ -68,7 +69,7 @@ pub struct HeldUpload {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct RejectedUpload {
     /// The upload's date folder.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// Why it was rejected.
     pub reason: String,
     /// When it was decided (UTC).
@@ -107,23 +108,23 @@ impl SourceLedgers {
 
 /// The rejected uploads of `source` that matter on night `date`: those whose
 /// latest decision is a rejection, dated on or before `date` and not before
-/// the extract in use (`since`; empty when none is in use). An older
+/// the extract in use (`since`; `None` when none is in use). An older
 /// rejection was superseded by the accepted extract. The one rule for every
 /// reader: `status`, the run's table, `sources.json` and the dashboard.
 pub fn rejected_uploads(
     ledgers: &[FolderLedger],
     source: &str,
-    date: &str,
-    since: &str,
+    date: NightDate,
+    since: Option<NightDate>,
 ) -> Vec<RejectedUpload> {
     ledgers
         .iter()
         .filter(|l| l.key.source == source)
-        .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of.as_str() >= since)
+        .filter(|l| l.key.as_of <= date && since.is_none_or(|s| l.key.as_of >= s))
         .filter_map(|l| {
             let last = l.decisions.last()?;
             (last.status == crate::catalog::UploadStatus::Rejected).then(|| RejectedUpload {
-                as_of: l.key.as_of.clone(),
+                as_of: l.key.as_of,
                 reason: last.reason.clone(),
                 decided_at: last.decided_at.clone(),
             })
@@ -138,17 +139,17 @@ pub fn rejected_uploads(
 pub fn held_uploads(
     ledgers: &[FolderLedger],
     source: &str,
-    date: &str,
-    since: &str,
+    date: NightDate,
+    since: Option<NightDate>,
 ) -> Vec<HeldUpload> {
     ledgers
         .iter()
         .filter(|l| l.key.source == source)
-        .filter(|l| l.key.as_of.as_str() <= date && l.key.as_of.as_str() > since)
+        .filter(|l| l.key.as_of <= date && since.is_none_or(|s| l.key.as_of > s))
         .filter_map(|l| {
             let d = l.held()?;
             Some(HeldUpload {
-                as_of: l.key.as_of.clone(),
+                as_of: l.key.as_of,
                 reason: d.reason.clone(),
                 decided_at: d.decided_at.clone(),
                 release: format!(
@@ -165,7 +166,7 @@ pub fn held_uploads(
 pub fn statuses(
     all: &SourceLedgers,
     inputs: &Inputs,
-    date: &str,
+    date: NightDate,
     cfg: &Config,
 ) -> Vec<SourceStatus> {
     let mut out = vec![];
@@ -178,22 +179,21 @@ pub fn statuses(
         for s in expected {
             known.insert(s.clone(), None);
         }
-        for l in ledgers.iter().filter(|l| l.key.as_of.as_str() <= date) {
+        for l in ledgers.iter().filter(|l| l.key.as_of <= date) {
             known.entry(l.key.source.clone()).or_insert(None);
         }
         for c in chosen {
             known.insert(c.source.clone(), Some(c));
         }
         for (source, used) in known {
-            let extract_as_of = used.map(|c| c.as_of.clone());
-            let since = extract_as_of.clone().unwrap_or_default();
-            let rejected_uploads = rejected_uploads(ledgers, &source, date, &since);
-            let held_uploads = held_uploads(ledgers, &source, date, &since);
+            let extract_as_of = used.map(|c| c.as_of);
+            let rejected_uploads = rejected_uploads(ledgers, &source, date, extract_as_of);
+            let held_uploads = held_uploads(ledgers, &source, date, extract_as_of);
             let is_expected = expected.contains(&source);
             out.push(SourceStatus {
                 kind: kind.into(),
-                status: status(extract_as_of.as_deref(), date, is_expected),
-                age_days: extract_as_of.as_deref().and_then(|e| age_days(e, date)),
+                status: status(extract_as_of, date, is_expected),
+                age_days: extract_as_of.map(|e| date.days_since(e)),
                 extract_as_of,
                 expected: is_expected,
                 source,
@@ -211,9 +211,9 @@ pub fn statuses(
 /// The registry's entry (kind `registry`, source `NATIONAL`), only on a
 /// night when one of its snapshots is held: a held snapshot is news, an
 /// accepted one is not.
-fn registry_status(all: &SourceLedgers, inputs: &Inputs, date: &str) -> Option<SourceStatus> {
+fn registry_status(all: &SourceLedgers, inputs: &Inputs, date: NightDate) -> Option<SourceStatus> {
     let used = &inputs.identity;
-    let held = held_uploads(&all.registry, &used.source, date, &used.as_of);
+    let held = held_uploads(&all.registry, &used.source, date, Some(used.as_of));
     if held.is_empty() {
         return None;
     }
@@ -221,25 +221,20 @@ fn registry_status(all: &SourceLedgers, inputs: &Inputs, date: &str) -> Option<S
         kind: "registry".into(),
         source: used.source.clone(),
         expected: true,
-        status: status(Some(&used.as_of), date, true),
-        extract_as_of: Some(used.as_of.clone()),
-        age_days: age_days(&used.as_of, date),
-        rejected_uploads: rejected_uploads(&all.registry, &used.source, date, &used.as_of),
+        status: status(Some(used.as_of), date, true),
+        extract_as_of: Some(used.as_of),
+        age_days: Some(date.days_since(used.as_of)),
+        rejected_uploads: rejected_uploads(&all.registry, &used.source, date, Some(used.as_of)),
         held_uploads: held,
     })
 }
 
-fn status(extract_as_of: Option<&str>, date: &str, expected: bool) -> SourceState {
+fn status(extract_as_of: Option<NightDate>, date: NightDate, expected: bool) -> SourceState {
     match extract_as_of {
         Some(d) if d == date => SourceState::Current,
         Some(_) if !expected => SourceState::Stale,
         _ => SourceState::Missing,
     }
-}
-
-fn age_days(extract_as_of: &str, date: &str) -> Option<i64> {
-    let p = |s: &str| chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok();
-    Some((p(date)? - p(extract_as_of)?).num_days())
 }
 
 #[cfg(test)]
@@ -248,10 +243,11 @@ mod tests {
 
     #[test]
     fn status_of_a_source() {
-        assert_eq!(status(Some("2026-11-21"), "2026-11-21", true), "current");
-        assert_eq!(status(Some("2026-11-20"), "2026-11-21", false), "stale");
-        assert_eq!(status(Some("2026-11-20"), "2026-11-21", true), "missing");
-        assert_eq!(status(None, "2026-11-21", false), "missing");
-        assert_eq!(age_days("2026-11-20", "2026-12-01"), Some(11));
+        let d = |s: &str| s.parse::<NightDate>().unwrap();
+        let (d20, d21) = (d("2026-11-20"), d("2026-11-21"));
+        assert_eq!(status(Some(d21), d21, true), "current");
+        assert_eq!(status(Some(d20), d21, false), "stale");
+        assert_eq!(status(Some(d20), d21, true), "missing");
+        assert_eq!(status(None, d21, false), "missing");
     }
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{watch, Semaphore};
 use tracing::warn;
 
+use crate::night::NightDate;
 use crate::publish::{self, SourceMetrics};
 use crate::sources::SourceStatus;
 use crate::state::Shared;
@@ -113,7 +114,7 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct NightDocument {
     /// The night's date D.
-    pub as_of: String,
+    pub as_of: NightDate,
     /// The run whose publication is committed.
     pub run_id: String,
     /// When it was published (UTC).
@@ -127,22 +128,22 @@ pub struct NightDocument {
 }
 
 /// The committed night `date`, or the newest committed night.
-pub async fn night(shared: &Shared, date: Option<&str>) -> Result<Option<NightDocument>> {
+pub async fn night(shared: &Shared, date: Option<NightDate>) -> Result<Option<NightDocument>> {
     let root = &shared.root;
     let date = match date {
-        Some(d) => d.to_string(),
+        Some(d) => d,
         None => match publish::committed_dates(root).await?.pop() {
             Some(d) => d,
             None => return Ok(None),
         },
     };
-    let Some((p, carriers, banks)) = publish::read_committed_metrics(root, &date).await? else {
+    let Some((p, carriers, banks)) = publish::read_committed_metrics(root, date).await? else {
         return Ok(None);
     };
     let staged = format!(
         "{}{}",
-        publish::stage_prefix(&date, &p.run_id),
-        publish::sources_key(&date)
+        publish::stage_prefix(date, &p.run_id),
+        publish::sources_key(date)
     );
     Ok(Some(NightDocument {
         carriers,
@@ -201,13 +202,15 @@ struct DateQuery {
 }
 
 async fn api_metrics(State(shared): State<Arc<Shared>>, Query(q): Query<DateQuery>) -> Response {
-    if let Some(d) = &q.date {
-        if !crate::manifest::is_date(d) {
+    let date = match q.date.as_deref().map(str::parse::<NightDate>).transpose() {
+        Ok(d) => d,
+        Err(_) => {
+            let d = q.date.unwrap_or_default();
             let msg = serde_json::json!({"error": format!("date {d:?} is not YYYY-MM-DD")});
             return (StatusCode::BAD_REQUEST, Json(msg)).into_response();
         }
-    }
-    match night(&shared, q.date.as_deref()).await {
+    };
+    match night(&shared, date).await {
         Ok(Some(doc)) => Json(doc).into_response(),
         Ok(None) => {
             let what = q.date.as_deref().unwrap_or("any night");
@@ -297,10 +300,7 @@ fn per_source(
 }
 
 fn night_metrics(e: &mut Exposition, doc: &NightDocument) {
-    if let Some(t) = chrono::NaiveDate::parse_from_str(&doc.as_of, "%Y-%m-%d")
-        .ok()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-    {
+    if let Some(t) = doc.as_of.date().and_hms_opt(0, 0, 0) {
         let name = "published_night_timestamp_seconds";
         e.family(
             name,

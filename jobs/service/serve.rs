@@ -28,6 +28,7 @@ use tracing::{error, info, warn, Instrument};
 
 use crate::config::{Config, ServeSettings};
 use crate::lease::{self, Acquire, Lease};
+use crate::night::NightDate;
 use crate::run::{self, RunMeta, RunRecord};
 use crate::store::Root;
 use crate::{publish, Error, Result};
@@ -40,7 +41,7 @@ pub enum Trigger {
     /// Reconcile and publish night `date`.
     Night {
         /// The night's date D.
-        date: String,
+        date: NightDate,
         /// Schedule or catch-up.
         cause: run::Cause,
     },
@@ -189,16 +190,14 @@ async fn schedule(
 }
 
 /// The night's date for a cut-off on local date `day`.
-pub fn night_of(day: NaiveDate, lag_days: u32) -> String {
-    (day - chrono::Days::new(lag_days as u64))
-        .format("%Y-%m-%d")
-        .to_string()
+pub fn night_of(day: NaiveDate, lag_days: u32) -> NightDate {
+    NightDate::from_date(day - chrono::Days::new(lag_days as u64))
 }
 
 /// Nights whose cut-off passed within `catch_up_days` and after the newest
 /// committed night, oldest first. On a root with no committed night, only
 /// the most recent cut-off's night (a new installation does not replay a week).
-pub async fn missed_nights(shared: &Shared, tz: Tz, now: DateTime<Utc>) -> Result<Vec<String>> {
+pub async fn missed_nights(shared: &Shared, tz: Tz, now: DateTime<Utc>) -> Result<Vec<NightDate>> {
     let s = &shared.cfg.serve;
     if s.catch_up_days == 0 {
         return Ok(vec![]);
@@ -206,14 +205,14 @@ pub async fn missed_nights(shared: &Shared, tz: Tz, now: DateTime<Utc>) -> Resul
     let cron = ServeSettings::cron("nightly_schedule", &s.nightly_schedule)?;
     let newest = publish::committed_dates(&shared.root).await?.pop();
     let horizon = now - chrono::Duration::days(s.catch_up_days as i64);
-    let mut out: Vec<String> = vec![];
+    let mut out: Vec<NightDate> = vec![];
     let mut t = now.with_timezone(&tz);
     while let Ok(fired) = cron.find_previous_occurrence(&t, false) {
         if fired.with_timezone(&Utc) < horizon || out.len() >= s.catch_up_days as usize {
             break;
         }
         let date = night_of(fired.date_naive(), s.night_lag_days);
-        if newest.as_ref().is_some_and(|n| date.as_str() <= n.as_str()) {
+        if newest.is_some_and(|n| date <= n) {
             break;
         }
         out.push(date);
@@ -329,7 +328,7 @@ async fn run_trigger(shared: &Shared, trigger: &Trigger, stop: &mut watch::Recei
     for attempt in 1..=s.retries + 1 {
         let run_id = match trigger {
             Trigger::Poll => run::new_run_id("poll"),
-            Trigger::Night { date, .. } => run::new_run_id(date),
+            Trigger::Night { date, .. } => run::new_run_id(*date),
         };
         let span = tracing::info_span!("job", job, run_id = %run_id, attempt);
         shared.stats.update(job, |j| {
@@ -409,7 +408,7 @@ async fn attempt_once(
                 trigger: *cause,
                 attempt,
             };
-            run::run_as(&shared.root, date, &shared.cfg, &meta, &fence).await?;
+            run::run_as(&shared.root, *date, &shared.cfg, &meta, &fence).await?;
             Ok(())
         }
     }
@@ -462,7 +461,7 @@ async fn record_abandoned(shared: &Shared, trigger: &Trigger, run_id: &str, atte
         trigger: *cause,
         attempt,
     };
-    let mut rec = RunRecord::start(date, &shared.cfg, &meta);
+    let mut rec = RunRecord::start(*date, &shared.cfg, &meta);
     rec.status = run::RunStatus::Abandoned;
     rec.error = Some(
         "abandoned at shutdown before it finished (a night is committed whole or not at all)"
@@ -481,7 +480,7 @@ mod tests {
     #[test]
     fn the_night_is_the_day_before_the_cut_off() {
         let d = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
-        assert_eq!(night_of(d, 1), "2026-11-30");
-        assert_eq!(night_of(d, 0), "2026-12-01");
+        assert_eq!(night_of(d, 1).to_string(), "2026-11-30");
+        assert_eq!(night_of(d, 0).to_string(), "2026-12-01");
     }
 }

@@ -8,13 +8,14 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use crate::metrics::SourceMetrics;
+use crate::night::NightDate;
 use crate::schema::Extract;
 use crate::sources::SourceStatus;
 
 /// One published night's metrics.
 pub struct Night<'a> {
     /// The date.
-    pub date: &'a str,
+    pub date: NightDate,
     /// carriers.json entries.
     pub carriers: &'a [SourceMetrics],
     /// banks.json entries.
@@ -148,7 +149,7 @@ fn today_table(
     now: &[SourceMetrics],
     before: &[SourceMetrics],
     statuses: &[&SourceStatus],
-    date: &str,
+    date: NightDate,
 ) {
     let _ = write!(
         h,
@@ -171,7 +172,7 @@ fn today_table(
             _ => "–".into(),
         };
         let missing = status.is_some_and(|s| s.status == crate::sources::SourceState::Missing);
-        let stale = m.extract_as_of.as_str() < date
+        let stale = m.extract_as_of < date
             || m.rows_rejected > 0
             || status.is_some_and(|s| !s.rejected_uploads.is_empty());
         let cls = match (missing, stale) {
@@ -227,7 +228,7 @@ fn rejected_uploads(h: &mut String, statuses: &[&SourceStatus]) {
             "<tr class=\"stale\" data-source=\"{}\"><td>{}</td><td>{}</td><td>{}</td></tr>",
             esc(&s.source),
             esc(&s.source),
-            esc(&r.as_of),
+            esc(&r.as_of.text()),
             esc(&r.reason)
         );
     }
@@ -254,7 +255,7 @@ fn held_uploads(h: &mut String, statuses: &[&SourceStatus]) {
         let _ = write!(
             h,
             "<tr class=\"stale\" data-source=\"{src}\"><td>{src}</td><td>{}</td><td>{}</td><td>{}</td><td><code>{}</code></td></tr>",
-            esc(&u.as_of),
+            esc(&u.as_of.text()),
             esc(&u.decided_at),
             esc(&u.reason),
             esc(&u.release),
@@ -307,7 +308,7 @@ fn enforcement_table(h: &mut String, extract: Extract, nights: &[Night], pick: P
             s = esc(&m.source),
             o = m.overdue,
             c = fmt_pct(m.compliance_pct),
-            since = since.unwrap_or("–"),
+            since = since.map_or_else(|| "–".into(), NightDate::text),
             f = m.flagged,
             bar = split_bar(&counts),
         );
@@ -321,7 +322,7 @@ fn enforcement_table(h: &mut String, extract: Extract, nights: &[Night], pick: P
 
 /// The first night of the unbroken run of published nights, ending with
 /// the newest, on which `source` had overdue records.
-fn behind_since<'a>(nights: &[Night<'a>], pick: Pick, source: &str) -> Option<&'a str> {
+fn behind_since(nights: &[Night<'_>], pick: Pick, source: &str) -> Option<NightDate> {
     let mut since = None;
     for n in nights.iter().rev() {
         match pick(n).iter().find(|m| m.source == source) {
@@ -457,7 +458,7 @@ mod tests {
 
     fn night<'a>(date: &'a str, carriers: &'a [SourceMetrics]) -> Night<'a> {
         Night {
-            date,
+            date: date.parse().unwrap(),
             carriers,
             banks: &[],
             sources: &[],
@@ -493,8 +494,8 @@ mod tests {
             night("2026-11-23", &d),
         ];
         assert_eq!(
-            behind_since(&nights, carriers_of, "AAA"),
-            Some("2026-11-22")
+            behind_since(&nights, carriers_of, "AAA").map(NightDate::text),
+            Some("2026-11-22".into())
         );
         assert_eq!(behind_since(&nights[..2], carriers_of, "AAA"), None);
         let page = render(&nights);

@@ -38,6 +38,7 @@ use crate::config::Config;
 use crate::curated::{curated_schema, rejects_schema};
 use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
+use crate::night::NightDate;
 use crate::normalize::{clean_text, mask_id, name_key, phone};
 use crate::schema::{ColumnSpec, Extract, ExtractSchema};
 use crate::store::{store_err, Listing, NameForm, Root};
@@ -213,7 +214,7 @@ async fn discover(
                 Some(d) => keys.push(UploadKey {
                     extract,
                     source: source.clone(),
-                    as_of: d.to_string(),
+                    as_of: d,
                 }),
                 None => report.ignored.push(Ignored {
                     path: format!("{dir}/{}/", printable(&name)),
@@ -1317,9 +1318,7 @@ async fn write_rejects(
     out: &str,
     rejects: &[RowReject],
 ) -> Result<()> {
-    let days = chrono::NaiveDate::parse_from_str(&key.as_of, "%Y-%m-%d")
-        .map(|d| (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32)
-        .unwrap_or(0);
+    let days = key.as_of.epoch_days();
     let n = rejects.len();
     let cols: Vec<ArrayRef> = vec![
         Arc::new(StringArray::from(vec![key.extract.as_str(); n])),
@@ -1436,7 +1435,7 @@ pub async fn check_local(path: &std::path::Path, extract: Extract) -> Result<Fil
     let key = UploadKey {
         extract,
         source: "CHECK".into(),
-        as_of: "1970-01-01".into(),
+        as_of: NightDate::from_date(chrono::NaiveDate::from_ymd_opt(1970, 1, 1).expect("epoch")),
     };
     let f = CheckedFile {
         name: name.clone(),

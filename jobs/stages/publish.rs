@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use crate::config::EnforcementSettings;
+use crate::night::NightDate;
 use crate::store::HashingWriter;
 use arrow::array::{Array, ArrayRef};
 use arrow::compute::{cast, concat_batches};
@@ -89,7 +90,7 @@ pub mod sql {
 }
 
 /// Key of one source's delta list (§10), beside its report.
-pub fn delta_key(extract: Extract, source: &str, date: &str) -> String {
+pub fn delta_key(extract: Extract, source: &str, date: NightDate) -> String {
     report_key(extract, source, date).replace("flags.parquet", "delta.parquet")
 }
 
@@ -266,7 +267,7 @@ pub async fn write_reports(
     root: &Root,
     inputs: &Inputs,
     h: &History,
-    date: &str,
+    date: NightDate,
     stage: &str,
     timeline: &EnforcementSettings,
 ) -> Result<Vec<PublishedFile>> {
@@ -297,7 +298,7 @@ struct Target<'a> {
     extract: Extract,
     chosen: &'a Chosen,
     previous: Option<&'a Earlier>,
-    date: &'a str,
+    date: NightDate,
     stage: &'a str,
 }
 
@@ -327,7 +328,7 @@ async fn write_report(
     ];
     let report = previous.map(|e| e.report.as_str());
     engine::register_report(ctx, "previous_clock", extract, report, &columns).await?;
-    let previous_night = previous.map_or(date, |e| e.night.as_str());
+    let previous_night = previous.map_or(date, |e| e.night);
     let p = BTreeMap::from([
         ("SOURCE", c.source.clone()),
         ("AS_OF", date.to_string()),
@@ -448,7 +449,7 @@ pub struct Earlier {
     /// Source code.
     pub source: String,
     /// The publication's night.
-    pub night: String,
+    pub night: NightDate,
     /// Key of its flags.parquet in that publication's staging.
     pub report: String,
 }
@@ -480,11 +481,11 @@ fn find<'a>(list: &'a [Earlier], extract: Extract, source: &str) -> Option<&'a E
 }
 
 /// Finds, for every source used, its previous and first published reports before `date`.
-pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History> {
+pub async fn history(root: &Root, inputs: &Inputs, date: NightDate) -> Result<History> {
     let mut pubs = vec![];
     for d in committed_dates(root).await? {
-        if d.as_str() < date {
-            if let Some(p) = read_current(root, &d).await? {
+        if d < date {
+            if let Some(p) = read_current(root, d).await? {
                 pubs.push(p);
             }
         }
@@ -497,12 +498,12 @@ pub async fn history(root: &Root, inputs: &Inputs, date: &str) -> Result<History
         let holding: Vec<Earlier> = pubs
             .iter()
             .filter_map(|p| {
-                let k = report_key(extract, &c.source, &p.as_of);
+                let k = report_key(extract, &c.source, p.as_of);
                 p.files.iter().any(|f| f.path == k).then(|| Earlier {
                     extract,
                     source: c.source.clone(),
-                    night: p.as_of.clone(),
-                    report: format!("{}{k}", stage_prefix(&p.as_of, &p.run_id)),
+                    night: p.as_of,
+                    report: format!("{}{k}", stage_prefix(p.as_of, &p.run_id)),
                 })
             })
             .collect();
@@ -530,7 +531,7 @@ async fn progress(
     ctx: &SessionContext,
     inputs: &Inputs,
     h: &History,
-    date: &str,
+    date: NightDate,
     stage: &str,
 ) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
     let (file, text) = sql::PROGRESS;
@@ -585,7 +586,7 @@ pub async fn metrics(
     ctx: &SessionContext,
     inputs: &Inputs,
     h: &History,
-    date: &str,
+    date: NightDate,
     stage: &str,
 ) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
     let started = std::time::Instant::now();
@@ -622,9 +623,9 @@ pub async fn metrics(
                     (pg("baseline_flagged"), pg("resolved_since_baseline"))
                 };
                 SourceMetrics {
-                    as_of: date.to_string(),
+                    as_of: date,
                     source: c.source.clone(),
-                    extract_as_of: c.as_of.clone(),
+                    extract_as_of: c.as_of,
                     total: g("total"),
                     rows_rejected: c.rows_rejected,
                     out_of_scope: g("out_of_scope"),
@@ -645,7 +646,7 @@ pub async fn metrics(
                         .collect(),
                     overdue: pg("overdue"),
                     compliance_pct: pct(pg("due").saturating_sub(pg("overdue")), pg("due")),
-                    held_as_of: c.held_as_of.clone(),
+                    held_as_of: c.held_as_of,
                 }
             })
             .collect::<Vec<_>>()
@@ -722,7 +723,7 @@ pub struct NightMetrics {
 }
 
 /// The night's upload states (an addition to the contract's files, listed in its marker).
-pub fn sources_key(date: &str) -> String {
+pub fn sources_key(date: NightDate) -> String {
     format!("metrics/date={date}/sources.json")
 }
 
@@ -730,25 +731,25 @@ pub fn sources_key(date: &str) -> String {
 pub const DASHBOARD: &str = "reports/dashboard.html";
 
 /// A night's own dashboard, part of its publication.
-pub fn dashboard_key(date: &str) -> String {
+pub fn dashboard_key(date: NightDate) -> String {
     format!("reports/dashboard/date={date}/dashboard.html")
 }
 
 /// The dashboard of `date`: every committed night before it, and this one.
-async fn dashboard_page(root: &Root, date: &str, night: &NightMetrics) -> Result<String> {
-    let mut history: Vec<(String, Vec<SourceMetrics>, Vec<SourceMetrics>)> = vec![];
+async fn dashboard_page(root: &Root, date: NightDate, night: &NightMetrics) -> Result<String> {
+    let mut history: Vec<(NightDate, Vec<SourceMetrics>, Vec<SourceMetrics>)> = vec![];
     for d in committed_dates(root).await? {
-        if d.as_str() >= date {
+        if d >= date {
             continue;
         }
-        if let Some((_, c, b)) = read_committed_metrics(root, &d).await? {
+        if let Some((_, c, b)) = read_committed_metrics(root, d).await? {
             history.push((d, c, b));
         }
     }
     let mut nights: Vec<crate::dashboard::Night> = history
         .iter()
         .map(|(d, c, b)| crate::dashboard::Night {
-            date: d,
+            date: *d,
             carriers: c,
             banks: b,
             sources: &[],
@@ -775,7 +776,7 @@ async fn dashboard_page(root: &Root, date: &str, night: &NightMetrics) -> Result
 /// its marker is written back and the pointer returns to it.
 pub async fn commit(
     root: &Root,
-    date: &str,
+    date: NightDate,
     run_id: &str,
     mut files: Vec<PublishedFile>,
     night: &NightMetrics,
@@ -803,7 +804,7 @@ pub async fn commit(
     });
     files.sort_by(|a, b| a.path.cmp(&b.path));
     let published = Published {
-        as_of: date.to_string(),
+        as_of: date,
         run_id: run_id.to_string(),
         program_version: env!("CARGO_PKG_VERSION").to_string(),
         published_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
@@ -842,7 +843,7 @@ pub async fn commit(
         }
         return Err(e);
     }
-    if committed_dates(root).await?.last().map(String::as_str) == Some(date) {
+    if committed_dates(root).await?.last() == Some(&date) {
         // The newest night is also the page officials open without the service.
         root.copy(&dashboard_key(date), DASHBOARD).await?;
     }
@@ -853,7 +854,7 @@ pub async fn commit(
 /// read from the run's staging through the pointer (`None`: not published).
 pub async fn read_committed_metrics(
     root: &Root,
-    date: &str,
+    date: NightDate,
 ) -> Result<Option<(Published, Vec<SourceMetrics>, Vec<SourceMetrics>)>> {
     let Some(p) = read_current(root, date).await? else {
         return Ok(None);
@@ -865,7 +866,12 @@ pub async fn read_committed_metrics(
     Ok(Some((p, carriers, banks)))
 }
 
-async fn write_pointer(root: &Root, date: &str, run_id: &str, lease: Option<u64>) -> Result<()> {
+async fn write_pointer(
+    root: &Root,
+    date: NightDate,
+    run_id: &str,
+    lease: Option<u64>,
+) -> Result<()> {
     let pointer = serde_json::to_vec(&Pointer {
         run_id: run_id.to_string(),
         lease_generation: lease,
@@ -882,7 +888,7 @@ async fn write_pointer(root: &Root, date: &str, run_id: &str, lease: Option<u64>
 /// publication's staging and its marker is restored, so a failed
 /// re-publication leaves the previous night published.
 pub async fn mirror(root: &Root, published: &Published) -> Result<()> {
-    let date = &published.as_of;
+    let date = published.as_of;
     let stage = stage_prefix(date, &published.run_id);
     let old = read_published(root, date).await.ok().flatten();
     root.delete(&published_key(date)).await?;
@@ -915,7 +921,7 @@ pub async fn mirror(root: &Root, published: &Published) -> Result<()> {
 /// effort: what cannot be restored is logged, and the night then has no
 /// marker (not published) rather than a marker that disagrees with its files.
 async fn restore(root: &Root, old: &Published, replaced: &[PublishedFile]) {
-    let stage = stage_prefix(&old.as_of, &old.run_id);
+    let stage = stage_prefix(old.as_of, &old.run_id);
     for f in replaced {
         let back = match old.files.iter().any(|o| o.path == f.path) {
             true => root.copy(&format!("{stage}{}", f.path), &f.path).await,
@@ -926,20 +932,20 @@ async fn restore(root: &Root, old: &Published, replaced: &[PublishedFile]) {
             return;
         }
     }
-    if let Err(e) = put_json(root, &published_key(&old.as_of), old).await {
+    if let Err(e) = put_json(root, &published_key(old.as_of), old).await {
         warn!(error = %e, "the previous publication's marker could not be restored");
     }
 }
 
 /// Completes any committed night whose contract copy is missing or stale
 /// (a publisher that died between the pointer and the marker).
-pub async fn repair(root: &Root) -> Result<Vec<String>> {
+pub async fn repair(root: &Root) -> Result<Vec<NightDate>> {
     let mut repaired = vec![];
     for date in committed_dates(root).await? {
-        let Some(current) = read_current(root, &date).await? else {
+        let Some(current) = read_current(root, date).await? else {
             continue;
         };
-        let marker = read_published(root, &date).await?;
+        let marker = read_published(root, date).await?;
         if marker.as_ref().map(|m| &m.run_id) != Some(&current.run_id) {
             mirror(root, &current).await?;
             repaired.push(date);

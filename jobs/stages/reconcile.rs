@@ -18,6 +18,7 @@ use crate::catalog::{Chosen, Inputs};
 use crate::config::{Config, Joins};
 use crate::curated::{curated_schema, rejects_schema};
 use crate::engine::{self, parquet_folders, parquet_table, register_parquet, render, run_script};
+use crate::night::NightDate;
 pub use crate::plans::{JoinPlan, StepPlan};
 use crate::schema::Extract;
 use crate::store::Root;
@@ -82,11 +83,11 @@ pub const ACCOUNT_FLAGS: &[(&str, &str)] = &[
 ];
 
 /// Parameters substituted into the SQL.
-pub fn params(date: &str, cfg: &Config) -> BTreeMap<&'static str, String> {
+pub fn params(date: NightDate, cfg: &Config) -> BTreeMap<&'static str, String> {
     let mut p = crate::reasons::sql_params(crate::reasons::REASONS);
     p.extend([
         ("AS_OF", date.to_string()),
-        ("AS_OF_YEAR", date[..4].to_string()),
+        ("AS_OF_YEAR", date.text()[..4].to_string()),
         (
             "MAX_SUBSCRIPTIONS_PER_PERSON",
             cfg.max_subscriptions_per_person.to_string(),
@@ -197,7 +198,7 @@ const MATERIALISED: [&Step; 5] = [
 pub async fn reconcile(
     ctx: &SessionContext,
     inputs: &Inputs,
-    date: &str,
+    date: NightDate,
     cfg: &Config,
     work: &str,
     sort_merge_first: &[String],
@@ -592,7 +593,7 @@ mod tests {
         Chosen {
             extract,
             source: "X".into(),
-            as_of: "2026-11-20".into(),
+            as_of: "2026-11-20".parse().unwrap(),
             curated: String::new(),
             manifest_sha256: String::new(),
             rows,
@@ -632,7 +633,7 @@ mod tests {
 
     #[test]
     fn every_step_renders_with_run_parameters() {
-        let mut p = params("2026-11-20", &Config::default());
+        let mut p = params("2026-11-20".parse().unwrap(), &Config::default());
         p.insert("BUCKETS", "4".into());
         p.insert("BUCKET", "3".into());
         let steps = [RESOLVE, DUPLICATES, SUBSCRIBER_FLAGS, ACCOUNT_FLAGS];

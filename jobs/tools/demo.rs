@@ -12,6 +12,7 @@ use crate::catalog::UploadStatus;
 use crate::config::Config;
 use crate::generate::{generate, GenerateOptions};
 use crate::manifest::UploadKey;
+use crate::night::NightDate;
 use crate::run::{run, summary_table};
 use crate::schema::Extract;
 use crate::store::Root;
@@ -57,7 +58,7 @@ pub async fn demo(dir: &Path, persons: u64) -> Result<String> {
         crate::generate::v2_scenario()
     );
     for day in 0..NIGHTS {
-        let date = (opts.start + chrono::Days::new(u64::from(day))).to_string();
+        let date = NightDate::from_date(opts.start + chrono::Days::new(u64::from(day)));
         let today = GenerateOptions {
             only_day: Some(day),
             ..opts.clone()
@@ -66,7 +67,7 @@ pub async fn demo(dir: &Path, persons: u64) -> Result<String> {
         if day == RELEASE.2 + 1 {
             out.push_str(&release(&root, &opts, &cfg).await?);
         }
-        let record = run(&root, &date, &cfg).await?;
+        let record = run(&root, date, &cfg).await?;
         out.push_str(&format!("\nNight {date} (run {}):\n", record.run_id));
         out.push_str(&summary_table(&record.summary));
         for d in &record.ingest.decided {
@@ -109,7 +110,7 @@ async fn release(root: &Root, opts: &GenerateOptions, cfg: &Config) -> Result<St
     let key = UploadKey {
         extract: RELEASE.0,
         source: RELEASE.1.to_string(),
-        as_of: (opts.start + chrono::Days::new(u64::from(RELEASE.2))).to_string(),
+        as_of: NightDate::from_date(opts.start + chrono::Days::new(u64::from(RELEASE.2))),
     };
     let held = crate::catalog::read_ledger(root, &key)
         .await?

@@ -16,6 +16,11 @@ use junkrecon::run::RunRecord;
 use junkrecon::store::Root;
 use sha2::{Digest, Sha256};
 
+/// A night's date from a test's `YYYY-MM-DD` constant.
+pub fn night(d: &str) -> junkrecon::night::NightDate {
+    d.parse().expect("a test date is YYYY-MM-DD")
+}
+
 pub fn days(d: &str) -> i32 {
     let d = chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d").unwrap();
     (d - chrono::NaiveDate::from_ymd_opt(1970, 1, 1).unwrap()).num_days() as i32
@@ -108,7 +113,7 @@ impl Tree {
     }
 
     pub async fn run_with(&self, date: &str, cfg: &Config) -> junkrecon::Result<RunRecord> {
-        junkrecon::run::run(&self.root(), date, cfg).await
+        junkrecon::run::run(&self.root(), night(date), cfg).await
     }
 
     /// Flags of one source's report, keyed by key, reasons unioned over rows.
