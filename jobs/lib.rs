@@ -42,6 +42,7 @@
 //! [`run`] (`run.rs`): one night (ingest, reconcile, publish) and its run record: the only sequencer.
 //!
 //! `service/`: the scheduled service.
+//! - [`cluster`]: `junkrecon scheduler` / `junkrecon executor`, Ballista's processes knowing junkrecon's store.
 //! - [`serve`]: poll, nightly cut-off, retries, catch-up, graceful stop.
 //! - [`http`]: `/metrics`, `/healthz`, `/api/metrics` and the dashboard.
 //! - [`state`]: what the worker and the HTTP endpoints share.
@@ -138,6 +139,8 @@ pub mod reconcile;
 
 pub mod run;
 
+#[path = "service/cluster.rs"]
+pub mod cluster;
 #[path = "service/http.rs"]
 pub mod http;
 #[path = "service/serve.rs"]

@@ -144,6 +144,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging(&cli.log_format);
     let rt = tokio::runtime::Builder::new_multi_thread()
+        .thread_stack_size(junkrecon::engine::WORKER_STACK_BYTES)
         .enable_all()
         .build()
         .expect("tokio runtime");

@@ -320,7 +320,7 @@ async fn run_stages(
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
-    let ctx = crate::engine::session(root, cfg)?;
+    let ctx = crate::engine::night_session(root, cfg).await?;
     let before = PlannerMemory::read(root).await?;
     let sort_merge_first =
         reconcile::sort_merge_first(cfg, &inputs, before.memory_limit_mb, &before.steps);

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod browser;
+mod cluster;
 mod common;
 mod crash;
 mod docs;

@@ -44,6 +44,76 @@ pub struct Config {
     pub enforcement: EnforcementSettings,
     /// The volume guard (§8): how far an upload may shrink before it is held.
     pub guard: GuardSettings,
+    /// Where reconcile and publish run: `local` (this process) or an Apache
+    /// Ballista scheduler, `df://HOST:PORT`; `run --engine` overrides it.
+    pub engine: Engine,
+}
+
+/// Where the night's queries run (see [`Config::engine`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Engine {
+    /// DataFusion in this process.
+    #[default]
+    Local,
+    /// A Ballista scheduler and executor inside this process: the cluster's
+    /// planning and shuffles on one machine (tests, trying the cluster path).
+    Standalone,
+    /// An Apache Ballista cluster: its scheduler's host and gRPC port.
+    Cluster {
+        /// Scheduler host name or address.
+        host: String,
+        /// Scheduler gRPC port.
+        port: u16,
+    },
+}
+
+impl std::str::FromStr for Engine {
+    type Err = String;
+
+    /// `local`, or `df://HOST:PORT` (the scheduler of a Ballista cluster).
+    fn from_str(s: &str) -> std::result::Result<Engine, String> {
+        match s {
+            "local" => return Ok(Engine::Local),
+            "standalone" => return Ok(Engine::Standalone),
+            _ => {}
+        }
+        let bad =
+            || format!("engine {s:?}: expected \"local\", \"standalone\" or \"df://HOST:PORT\"");
+        let rest = s.strip_prefix("df://").ok_or_else(bad)?;
+        let (host, port) = rest.rsplit_once(':').ok_or_else(bad)?;
+        let port: u16 = port.parse().map_err(|_| bad())?;
+        if host.is_empty() || host.contains(['/', '@', ' ']) || port == 0 {
+            return Err(bad());
+        }
+        Ok(Engine::Cluster {
+            host: host.to_string(),
+            port,
+        })
+    }
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Engine::Local => f.write_str("local"),
+            Engine::Standalone => f.write_str("standalone"),
+            Engine::Cluster { host, port } => write!(f, "df://{host}:{port}"),
+        }
+    }
+}
+
+impl TryFrom<String> for Engine {
+    type Error = String;
+    fn try_from(s: String) -> std::result::Result<Engine, String> {
+        s.parse()
+    }
+}
+
+impl From<Engine> for String {
+    fn from(e: Engine) -> String {
+        e.to_string()
+    }
 }
 
 /// Days since a record was first flagged from which each action is
@@ -278,6 +348,7 @@ impl Default for Config {
             serve: ServeSettings::default(),
             enforcement: EnforcementSettings::default(),
             guard: GuardSettings::default(),
+            engine: Engine::Local,
         }
     }
 }
@@ -308,6 +379,30 @@ impl Config {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_engine_is_local_or_a_scheduler_url() {
+        assert_eq!(Config::default().engine, Engine::Local);
+        let c = Config::from_toml("engine = \"df://sched.internal:50050\"").unwrap();
+        assert_eq!(
+            c.engine,
+            Engine::Cluster {
+                host: "sched.internal".into(),
+                port: 50050
+            }
+        );
+        assert_eq!(c.engine.to_string(), "df://sched.internal:50050");
+        for bad in [
+            "df://host",
+            "http://h:1",
+            "df://:50050",
+            "df://h:0",
+            "cluster",
+        ] {
+            let e = Config::from_toml(&format!("engine = \"{bad}\"")).unwrap_err();
+            assert!(e.to_string().contains("df://HOST:PORT"), "{e}");
+        }
+    }
 
     #[test]
     fn example_config_parses_to_defaults() {

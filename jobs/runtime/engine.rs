@@ -16,7 +16,6 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
-use datafusion::datasource::MemTable;
 use datafusion::execution::memory_pool::{
     FairSpillPool, MemoryLimit, MemoryPool, TrackConsumersPool,
 };
@@ -24,7 +23,7 @@ use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{col, DataFrame, SessionConfig, SessionContext};
 use datafusion::sql::parser::DFParser;
 
-use crate::config::Config;
+use crate::config::{Config, Engine};
 use crate::schema::Extract;
 use crate::store::{Root, DATAFUSION_URL};
 use crate::{Error, Result};
@@ -35,6 +34,79 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
     let pool = (cfg.memory_limit_mb > 0)
         .then(|| bounded_pool((cfg.memory_limit_mb as usize) * 1024 * 1024));
     session_with_pool(root, cfg, pool)
+}
+
+/// The session reconcile and publish run on, as `cfg.engine` says: this
+/// process ([`session`]), or a Ballista cluster whose scheduler must answer
+/// first (one clear line when it does not). A cluster session is the local
+/// one's configuration and runtime (the same options, the same root under
+/// `junkrecon://root/`) planned by Ballista; the executors resolve the root
+/// themselves (`junkrecon executor --data`).
+pub async fn night_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
+    use ballista::prelude::SessionContextExt;
+    let local = session(root, cfg)?;
+    let cluster = |e: datafusion::error::DataFusionError| {
+        Error::CannotRun(format!("engine {}: {e}", cfg.engine))
+    };
+    match &cfg.engine {
+        Engine::Local => Ok(local),
+        Engine::Standalone => SessionContext::standalone_with_state(cluster_state(&local))
+            .await
+            .map_err(cluster),
+        Engine::Cluster { host, port } => {
+            scheduler_answers(&cfg.engine, host, *port).await?;
+            let url = format!("df://{host}:{port}");
+            SessionContext::remote_with_state(&url, cluster_state(&local))
+                .await
+                .map_err(cluster)
+        }
+    }
+}
+
+/// The local session's state with the settings a Ballista 55 cluster
+/// needs; the scheduler takes them when the session first reaches it.
+fn cluster_state(local: &SessionContext) -> datafusion::execution::SessionState {
+    use ballista::prelude::SessionConfigExt;
+    let mut config = local
+        .state()
+        .config()
+        .clone()
+        .upgrade_for_ballista()
+        // The static distributed planner: the adaptive one leaves a job
+        // waiting forever when it re-plans a stage it cannot cancel.
+        .with_ballista_adaptive_query_planner(false);
+    // Ballista plans each stage again with join selection, which refuses a
+    // hash join whose dynamic filter is already built (an internal error
+    // that stalls the job). Dynamic filters only skip rows early; results
+    // are the same without them.
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.enable_dynamic_filter_pushdown = false;
+    optimizer.enable_join_dynamic_filter_pushdown = false;
+    optimizer.enable_topk_dynamic_filter_pushdown = false;
+    optimizer.enable_aggregate_dynamic_filter_pushdown = false;
+    datafusion::execution::SessionStateBuilder::new_from_existing(local.state())
+        .with_config(config)
+        .build()
+}
+
+/// Stack of the threads queries run on. Ballista turns plans into protocol
+/// buffers and back recursively; a night's plans overflow the usual 2 MiB
+/// (an abort, not an error), so every runtime junkrecon builds uses this.
+pub const WORKER_STACK_BYTES: usize = 16 * 1024 * 1024;
+
+/// Fails with one line when nothing accepts connections at the scheduler's
+/// address within 10 s.
+async fn scheduler_answers(engine: &Engine, host: &str, port: u16) -> Result<()> {
+    let connect = tokio::net::TcpStream::connect((host, port));
+    match tokio::time::timeout(std::time::Duration::from_secs(10), connect).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(Error::CannotRun(format!(
+            "engine {engine}: the Ballista scheduler cannot be reached: {e}"
+        ))),
+        Err(_) => Err(Error::CannotRun(format!(
+            "engine {engine}: the Ballista scheduler did not answer within 10 s"
+        ))),
+    }
 }
 
 /// The memory pool of a limited session: fair shares for spilling operators,
@@ -145,17 +217,24 @@ pub async fn register_parquet(
     keys: &[String],
     schema: SchemaRef,
 ) -> Result<()> {
-    if keys.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]]).map_err(|e| Error::query(name, e))?;
-        ctx.register_table(name, Arc::new(empty))
-            .map_err(|e| Error::query(name, e))?;
-        return Ok(());
-    }
-    let table = parquet_folders(name, keys, schema)?;
+    let table = match keys.is_empty() {
+        true => empty_table(name, schema)?,
+        false => parquet_folders(name, keys, schema)?,
+    };
     ctx.register_table(name, Arc::new(table))
         .map_err(|e| Error::query(name, e))?;
     Ok(())
 }
+
+/// A table with no rows and the given columns: a listing of a folder of the
+/// root nothing ever writes to. Unlike an in-memory table, it is a plan a
+/// cluster can be sent (and every engine plans it the same way).
+pub fn empty_table(name: &str, schema: SchemaRef) -> Result<ListingTable> {
+    parquet_folders(name, &[format!("{EMPTY_FOLDER}{name}/")], schema)
+}
+
+/// The folder [`empty_table`] lists; nothing writes under it.
+pub const EMPTY_FOLDER: &str = "work/never-written/";
 
 /// A table over the `.parquet` files under folders of the root, with a
 /// declared schema (no inference, no single-object listing).
@@ -229,12 +308,16 @@ pub async fn run_script(ctx: &SessionContext, file: &str, sql: &str) -> Result<(
             .statement_to_plan(st)
             .await
             .map_err(|e| Error::query(file, e))?;
-        ctx.execute_logical_plan(plan)
-            .await
-            .map_err(|e| Error::query(file, e))?
-            .collect()
+        // A view is made by planning it; only other statements have rows
+        // to run (on a cluster, each would be a job).
+        let ddl = matches!(plan, datafusion::logical_expr::LogicalPlan::Ddl(_));
+        let df = ctx
+            .execute_logical_plan(plan)
             .await
             .map_err(|e| Error::query(file, e))?;
+        if !ddl {
+            df.collect().await.map_err(|e| Error::query(file, e))?;
+        }
     }
     Ok(())
 }
@@ -289,8 +372,7 @@ pub async fn register_report(
             .iter()
             .map(|(c, t)| Field::new(renamed(c), t.clone(), true))
             .collect();
-        let empty = MemTable::try_new(Arc::new(Schema::new(fields)), vec![vec![]])
-            .map_err(|e| Error::query(name, e))?;
+        let empty = empty_table(name, Arc::new(Schema::new(fields)))?;
         ctx.register_table(name, Arc::new(empty))
             .map_err(|e| Error::query(name, e))?;
         return Ok(());

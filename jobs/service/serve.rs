@@ -106,6 +106,7 @@ pub async fn serve_on(
     let jobs = JobRuntime(Some(
         tokio::runtime::Builder::new_multi_thread()
             .thread_name("junkrecon-job")
+            .thread_stack_size(crate::engine::WORKER_STACK_BYTES)
             .enable_all()
             .build()
             .map_err(|e| Error::CannotRun(format!("cannot start the job runtime: {e}")))?,

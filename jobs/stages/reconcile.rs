@@ -274,6 +274,11 @@ const HASH_ROW_BYTES: u64 = 100;
 /// the pool, up to 64. A bucket that still does not fit is re-planned
 /// with sort-merge joins (`joins = "auto"`).
 pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
+    // A cluster partitions its joins and shuffles between executors: key
+    // buckets are a one-machine tool for a pool smaller than a hash table.
+    if cfg.engine != crate::config::Engine::Local {
+        return 1;
+    }
     if cfg.key_buckets > 0 {
         return cfg.key_buckets as usize;
     }
