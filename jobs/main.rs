@@ -40,6 +40,68 @@ enum Command {
         /// seconds for it instead of failing at once.
         #[arg(long, default_value_t = 0)]
         wait: u64,
+        /// Where reconcile and publish run: local, standalone or
+        /// df://HOST:PORT (a Ballista scheduler); overrides `engine` in the config.
+        #[arg(long)]
+        engine: Option<junkrecon::config::Engine>,
+    },
+    /// Run an Apache Ballista scheduler for junkrecon's cluster engine.
+    Scheduler {
+        /// Store root the nights run on (the executors' and `run`'s too).
+        #[arg(long)]
+        data: Option<String>,
+        /// TOML config file (for `root` and `[s3]`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// gRPC port (executors and `run --engine df://HOST:PORT` connect here).
+        #[arg(long, default_value_t = 50050)]
+        port: u16,
+        /// Host name others reach this scheduler at.
+        #[arg(long, default_value = "localhost")]
+        external_host: String,
+        /// Seconds without a heartbeat before an executor is dead and its
+        /// tasks are run on the others (more than the executors' --heartbeat-secs).
+        #[arg(long, default_value_t = 180)]
+        executor_timeout_secs: u64,
+    },
+    /// Run an Apache Ballista executor for junkrecon's cluster engine.
+    Executor {
+        /// Store root the nights run on (the same as the scheduler's).
+        #[arg(long)]
+        data: Option<String>,
+        /// TOML config file (for `root` and `[s3]`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The scheduler, HOST:PORT.
+        #[arg(long, default_value = "localhost:50050")]
+        scheduler: String,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        bind: String,
+        /// Host name other executors and the coordinator fetch results from.
+        #[arg(long)]
+        external_host: Option<String>,
+        /// Arrow Flight port (shuffle and results).
+        #[arg(long, default_value_t = 50051)]
+        port: u16,
+        /// gRPC port (tasks from the scheduler).
+        #[arg(long, default_value_t = 50052)]
+        grpc_port: u16,
+        /// Folder for shuffle files and spills (default: a temporary folder).
+        #[arg(long)]
+        work_dir: Option<String>,
+        /// Tasks run at once; 0 = number of cores.
+        #[arg(long, default_value_t = 0)]
+        concurrent_tasks: usize,
+        /// Memory pool shared by this executor's tasks, MiB; 0 = unbounded.
+        #[arg(long, default_value_t = 0)]
+        memory_limit_mb: u64,
+        /// Seconds between heartbeats to the scheduler.
+        #[arg(long, default_value_t = 60)]
+        heartbeat_secs: u64,
     },
     /// Run the scheduled service: ingest polls, the nightly run, HTTP metrics and dashboard.
     Serve {
@@ -175,8 +237,12 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             as_of,
             config,
             wait,
+            engine,
         } => {
-            let cfg = load_config(config.as_ref())?;
+            let mut cfg = load_config(config.as_ref())?;
+            if let Some(engine) = engine {
+                cfg.engine = engine;
+            }
             let root = open_root(data, &cfg).await?;
             let lease = junkrecon::lease::Lease::acquire_waiting(
                 &root,
@@ -203,6 +269,54 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 record.published_files,
                 root.display()
             );
+            Ok(())
+        }
+        Command::Scheduler {
+            data,
+            config,
+            bind,
+            port,
+            external_host,
+            executor_timeout_secs,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let root = open_root(data, &cfg).await?;
+            let opts = junkrecon::cluster::SchedulerOptions {
+                bind,
+                port,
+                external_host,
+                executor_timeout_secs,
+            };
+            junkrecon::cluster::scheduler(root, opts).await?;
+            Ok(())
+        }
+        Command::Executor {
+            data,
+            config,
+            scheduler,
+            bind,
+            external_host,
+            port,
+            grpc_port,
+            work_dir,
+            concurrent_tasks,
+            memory_limit_mb,
+            heartbeat_secs,
+        } => {
+            let cfg = load_config(config.as_ref())?;
+            let root = open_root(data, &cfg).await?;
+            let opts = junkrecon::cluster::ExecutorOptions {
+                scheduler,
+                bind,
+                external_host,
+                port,
+                grpc_port,
+                work_dir,
+                concurrent_tasks,
+                memory_limit_mb,
+                heartbeat_secs,
+            };
+            junkrecon::cluster::executor(root, opts).await?;
             Ok(())
         }
         Command::Serve { config, data } => {

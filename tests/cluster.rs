@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use junkrecon::config::{Config, Engine};
 
-use crate::common::Tree;
+use crate::common::{night, Tree};
 use crate::golden::assert_matches_expected;
 
 /// Every published report and metrics file of a tree, by path, but the
@@ -113,4 +113,214 @@ async fn an_unreachable_scheduler_fails_the_night_in_one_line() {
     );
     // Nothing was published.
     assert!(!t.path().join("publications").exists() || t.hashes("reports").is_empty());
+}
+
+/// A child process killed when the test ends, whatever happens.
+struct Child(std::process::Child);
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts `junkrecon ARGS` with the test's S3 settings in a config file.
+fn junkrecon(dir: &std::path::Path, name: &str, args: &[String]) -> Child {
+    let log = std::fs::File::create(dir.join(format!("{name}.log"))).unwrap();
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_junkrecon"))
+        .args(args)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    Child(child)
+}
+
+/// A scheduler and two executors on loopback ports, over `data`.
+struct Cluster {
+    engine: Engine,
+    executors: Vec<Child>,
+    _scheduler: Child,
+    logs: tempfile::TempDir,
+}
+
+async fn start_cluster(data: &str, endpoint: &str) -> Cluster {
+    let logs = tempfile::tempdir().unwrap();
+    let config = logs.path().join("junkrecon.toml");
+    std::fs::write(
+        &config,
+        format!("[s3]\nendpoint = \"{endpoint}\"\nregion = \"us-east-1\"\nallow_http = true\n"),
+    )
+    .unwrap();
+    let common = |v: &[&str]| -> Vec<String> {
+        let mut a: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        a.extend([
+            "--data".into(),
+            data.into(),
+            "--config".into(),
+            config.display().to_string(),
+        ]);
+        a
+    };
+    let port = free_port();
+    let scheduler = junkrecon(
+        logs.path(),
+        "scheduler",
+        &common(&[
+            "scheduler",
+            "--port",
+            &port.to_string(),
+            "--executor-timeout-secs",
+            "6",
+        ]),
+    );
+    wait_for_port(port).await;
+    let mut executors = vec![];
+    for i in 0..2 {
+        let work = logs.path().join(format!("executor-{i}"));
+        std::fs::create_dir_all(&work).unwrap();
+        executors.push(junkrecon(
+            logs.path(),
+            &format!("executor-{i}"),
+            &common(&[
+                "executor",
+                "--scheduler",
+                &format!("127.0.0.1:{port}"),
+                "--port",
+                &free_port().to_string(),
+                "--grpc-port",
+                &free_port().to_string(),
+                "--work-dir",
+                &work.display().to_string(),
+                "--concurrent-tasks",
+                "2",
+                "--heartbeat-secs",
+                "2",
+            ]),
+        ));
+    }
+    // Both executors registered (their first heartbeat).
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    Cluster {
+        engine: format!("df://127.0.0.1:{port}").parse().unwrap(),
+        executors,
+        _scheduler: scheduler,
+        logs,
+    }
+}
+
+async fn wait_for_port(port: u16) {
+    for _ in 0..300 {
+        if tokio::net::TcpStream::connect(("127.0.0.1", port))
+            .await
+            .is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    panic!("nothing listens on port {port}");
+}
+
+/// The sample's two nights, run locally on one S3 root and on a real
+/// scheduler with two executors on another: identical outputs. Then an
+/// executor is killed with SIGKILL in the middle of a re-run of night 2:
+/// the night completes on the other executor, or fails cleanly and a
+/// re-run publishes the same outputs; night 1 stays as it was.
+#[test]
+fn two_nights_on_a_scheduler_and_two_executors_on_s3_match_local() {
+    runtime().block_on(on_real_processes());
+}
+
+async fn on_real_processes() {
+    use crate::s3::{config, download, s3_env, unique_prefix, upload_sample};
+    let Some(env) = s3_env() else { return };
+    let cfg = config(&env.endpoint);
+    let open = |name: &str| {
+        let spec = format!("s3://{}/{}", env.bucket, unique_prefix(name));
+        let root = junkrecon::store::Root::open_with(&spec, &cfg.s3).unwrap();
+        (spec, root)
+    };
+    let (_, local_root) = open("cluster-local");
+    let (spec, cluster_root) = open("cluster");
+    upload_sample(&local_root).await;
+    upload_sample(&cluster_root).await;
+    let cluster = start_cluster(&spec, &env.endpoint).await;
+    let on_cluster = Config {
+        engine: cluster.engine.clone(),
+        ..cfg.clone()
+    };
+    for d in ["2026-11-20", "2026-11-21"] {
+        junkrecon::run::run(&local_root, night(d), &cfg)
+            .await
+            .unwrap();
+        let r = junkrecon::run::run(&cluster_root, night(d), &on_cluster).await;
+        if let Err(e) = r {
+            panic!("{d} on the cluster: {e}\n{}", logs(&cluster));
+        }
+    }
+    let local = download(&local_root).await;
+    let remote = download(&cluster_root).await;
+    crate::golden::assert_matches_expected(&remote);
+    let want = outputs(&local);
+    assert_eq!(differing(&want, &outputs(&remote)), Vec::<String>::new());
+
+    // SIGKILL one executor a moment into a re-run of night 2.
+    let mut cluster = cluster;
+    let night1: BTreeMap<String, String> = want
+        .iter()
+        .filter(|(k, _)| k.contains("2026-11-20"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let rerun = {
+        let (root, cfg) = (cluster_root.clone(), on_cluster.clone());
+        tokio::spawn(async move { junkrecon::run::run(&root, night("2026-11-21"), &cfg).await })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let victim = cluster.executors.pop().unwrap();
+    let pid = victim.0.id() as i32;
+    // SAFETY: a plain kill(2) of our own child.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    drop(victim);
+    let first = tokio::time::timeout(std::time::Duration::from_secs(300), rerun)
+        .await
+        .expect("the night neither finished nor failed within 5 min")
+        .unwrap();
+    if let Err(e) = &first {
+        eprintln!("the night failed when its executor died (re-run follows): {e}");
+        junkrecon::run::run(&cluster_root, night("2026-11-21"), &on_cluster)
+            .await
+            .unwrap_or_else(|e| panic!("re-run on one executor: {e}\n{}", logs(&cluster)));
+    }
+    let after = outputs(&download(&cluster_root).await);
+    assert_eq!(differing(&want, &after), Vec::<String>::new());
+    for (k, v) in &night1 {
+        assert_eq!(after.get(k), Some(v), "{k}: night 1 changed");
+    }
+}
+
+/// The processes' logs, for a failure message.
+fn logs(c: &Cluster) -> String {
+    let mut out = String::new();
+    for e in std::fs::read_dir(c.logs.path()).unwrap().flatten() {
+        if e.path().extension().is_some_and(|x| x == "log") {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(15).collect();
+            out.push_str(&format!("--- {}\n", e.path().display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(l);
+                out.push('\n');
+            }
+        }
+    }
+    out
 }

@@ -17,12 +17,12 @@ use crate::common::{sample_dir, walk, Tree};
 use junkrecon::config::{Config, S3Settings};
 use junkrecon::store::Root;
 
-struct S3Env {
-    endpoint: String,
-    bucket: String,
+pub(crate) struct S3Env {
+    pub(crate) endpoint: String,
+    pub(crate) bucket: String,
 }
 
-fn s3_env() -> Option<S3Env> {
+pub(crate) fn s3_env() -> Option<S3Env> {
     let endpoint = std::env::var("JUNKRECON_S3_ENDPOINT").ok();
     let bucket = std::env::var("JUNKRECON_S3_BUCKET").ok();
     match (endpoint, bucket) {
@@ -51,7 +51,7 @@ fn s3_env() -> Option<S3Env> {
     }
 }
 
-fn config(endpoint: &str) -> Config {
+pub(crate) fn config(endpoint: &str) -> Config {
     Config {
         s3: S3Settings {
             endpoint: endpoint.to_string(),
@@ -64,7 +64,7 @@ fn config(endpoint: &str) -> Config {
     }
 }
 
-fn unique_prefix(name: &str) -> String {
+pub(crate) fn unique_prefix(name: &str) -> String {
     format!(
         "{name}-{}-{:08x}",
         std::process::id(),
@@ -73,13 +73,13 @@ fn unique_prefix(name: &str) -> String {
 }
 
 /// An empty root under a unique prefix of the test bucket.
-fn fresh_root(env: &S3Env, cfg: &Config, name: &str) -> Root {
+pub(crate) fn fresh_root(env: &S3Env, cfg: &Config, name: &str) -> Root {
     let spec = format!("s3://{}/{}", env.bucket, unique_prefix(name));
     Root::open_with(&spec, &cfg.s3).unwrap()
 }
 
 /// Uploads the sample's landing tree, as senders would.
-async fn upload_sample(root: &Root) {
+pub(crate) async fn upload_sample(root: &Root) {
     let root = &root.as_sender();
     let base = sample_dir();
     let mut files = vec![];
@@ -106,7 +106,7 @@ async fn listing(root: &Root, prefix: &str) -> BTreeMap<String, (u64, Option<Str
 }
 
 /// Copies everything under reports/ and metrics/ to a local tree.
-async fn download(root: &Root) -> Tree {
+pub(crate) async fn download(root: &Root) -> Tree {
     let t = Tree::new();
     for prefix in ["reports/", "metrics/"] {
         for (key, _) in listing(root, prefix).await {

@@ -9,6 +9,7 @@
 
 use std::sync::Arc;
 
+use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
@@ -29,6 +30,9 @@ pub struct SchedulerOptions {
     pub port: u16,
     /// Host name the scheduler tells others to reach it at.
     pub external_host: String,
+    /// Seconds without a heartbeat after which an executor is dead and its
+    /// tasks are run elsewhere.
+    pub executor_timeout_secs: u64,
 }
 
 /// How an executor joins its scheduler.
@@ -50,6 +54,8 @@ pub struct ExecutorOptions {
     pub concurrent_tasks: usize,
     /// Memory pool shared by the executor's tasks, MiB (0: unbounded).
     pub memory_limit_mb: u64,
+    /// Seconds between heartbeats to the scheduler.
+    pub heartbeat_secs: u64,
 }
 
 /// Runs a Ballista scheduler until the process is stopped.
@@ -67,6 +73,9 @@ pub async fn scheduler(root: Root, opts: SchedulerOptions) -> Result<()> {
         bind_host: opts.bind.clone(),
         bind_port: opts.port,
         external_host: opts.external_host.clone(),
+        executor_timeout_seconds: opts.executor_timeout_secs,
+        no_executors_grace_period_seconds: opts.executor_timeout_secs,
+        expire_dead_executor_interval_seconds: (opts.executor_timeout_secs / 2).clamp(1, 15),
         ..SchedulerConfig::default()
     }
     .with_override_session_builder(Arc::new(builder));
@@ -122,7 +131,15 @@ pub async fn executor(root: Root, opts: ExecutorOptions) -> Result<()> {
         },
         work_dir: opts.work_dir.clone(),
         memory_pool_size: (opts.memory_limit_mb > 0).then(|| opts.memory_limit_mb * 1024 * 1024),
+        executor_heartbeat_interval_seconds: opts.heartbeat_secs.max(1),
         override_runtime_producer: Some(Arc::new(runtime)),
+        // Every function a local session has (Ballista's default registry
+        // lacks the nested ones, such as string_to_array).
+        override_function_registry: Some(Arc::new(BallistaFunctionRegistry::from(
+            &datafusion::execution::SessionStateBuilder::new()
+                .with_default_features()
+                .build(),
+        ))),
         ..defaults
     };
     tracing::info!(scheduler = %opts.scheduler, port = opts.port, grpc_port = opts.grpc_port,
