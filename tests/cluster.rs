@@ -87,6 +87,23 @@ async fn sample_on_standalone() {
     assert_eq!(differing(&a, &b), Vec::<String>::new());
 }
 
+/// A generated country (every reason, faults, corrections) against the
+/// Python reference on a standalone Ballista, and byte for byte as locally.
+#[test]
+fn a_generated_country_on_a_standalone_cluster_matches_the_reference_and_local() {
+    runtime().block_on(async {
+        let local = crate::generated::country_matches_the_reference(&Config::default()).await;
+        let cluster = Config {
+            engine: Engine::Standalone,
+            ..Config::default()
+        };
+        let on_cluster = crate::generated::country_matches_the_reference(&cluster).await;
+        let (a, b) = (outputs(&local), outputs(&on_cluster));
+        assert!(a.len() > 10, "{a:?}");
+        assert_eq!(differing(&a, &b), Vec::<String>::new());
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unreachable_scheduler_fails_the_night_in_one_line() {
     let t = Tree::sample();

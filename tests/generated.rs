@@ -23,6 +23,12 @@ pub fn reference_available() -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn generated_country_matches_the_reference() {
+    country_matches_the_reference(&junkrecon::config::Config::default()).await;
+}
+
+/// A generated country's two nights under `cfg`, checked against the
+/// reference; the tree, for comparing engines.
+pub(crate) async fn country_matches_the_reference(cfg: &junkrecon::config::Config) -> Tree {
     let t = Tree::new();
     let opts = GenerateOptions {
         persons: 4000,
@@ -35,8 +41,8 @@ async fn generated_country_matches_the_reference() {
     };
     let report = generate(&t.root(), &opts).await.unwrap();
     assert!(report.rows.len() >= 20);
-    let d1 = t.run("2026-11-20").await.unwrap();
-    let d2 = t.run("2026-11-21").await.unwrap();
+    let d1 = t.run_with("2026-11-20", cfg).await.unwrap();
+    let d2 = t.run_with("2026-11-21", cfg).await.unwrap();
     assert!(
         d1.ingest
             .decided
@@ -78,7 +84,7 @@ async fn generated_country_matches_the_reference() {
 
     if !reference_available() {
         eprintln!("python3 with pyarrow not found: reference comparison skipped (CI sets JUNKRECON_REFERENCE=1)");
-        return;
+        return t;
     }
     let script =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/reference/contract.py");
@@ -109,4 +115,5 @@ async fn generated_country_matches_the_reference() {
             assert_eq!(got.len(), exp["metrics"][kind].as_array().unwrap().len());
         }
     }
+    t
 }

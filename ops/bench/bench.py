@@ -19,7 +19,7 @@ import argparse, glob, json, os, platform, shutil, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
-BIN = os.path.join(REPO, "target", "release", "junkrecon")
+BIN = os.environ.get("JUNKRECON_BENCH_BIN", os.path.join(REPO, "target", "release", "junkrecon"))
 D1, D2, D3 = "2026-11-20", "2026-11-21", "2026-11-22"
 # The senders that upload again on the partial night (D3); the others and the
 # registry send nothing new, so their latest extracts stay in use.
@@ -87,8 +87,10 @@ def land_again(root, src, date, new_date, senders):
                 os.symlink(os.path.join(folder, f), os.path.join(dest, f))
 
 
-def junkrecon_night(root, date, config):
+def junkrecon_night(root, date, config, engine=None):
     cmd = [BIN, "run", "--data", root, "--as-of", date] + (["--config", config] if config else [])
+    if engine:
+        cmd += ["--engine", engine]
     try:
         secs, rss, _ = measure(cmd)
     except RuntimeError as e:
@@ -115,6 +117,47 @@ def junkrecon_night(root, date, config):
     return {"wall_s": secs, "peak_rss_mb": rss, "stages": stages, "counts": counts, "rows": rows, "joins": joins}
 
 
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_cluster(root, cache, executors=2):
+    """One `junkrecon scheduler` and `executors` executors on loopback ports,
+    over `root` (the cluster mode: the cluster's overhead on one machine;
+    it cannot show a speed-up on its cores). Returns (engine URL, processes)."""
+    logs = os.path.join(cache, "cluster-logs")
+    os.makedirs(logs, exist_ok=True)
+    port = free_port()
+    procs = [subprocess.Popen([BIN, "scheduler", "--data", root, "--port", str(port)],
+                              stdout=open(os.path.join(logs, "scheduler.log"), "w"), stderr=subprocess.STDOUT)]
+    time.sleep(2)
+    cores = max(1, (os.cpu_count() or 2) // executors)
+    for i in range(executors):
+        work = os.path.join(cache, f"shuffle-{i}")
+        shutil.rmtree(work, ignore_errors=True)
+        os.makedirs(work)
+        procs.append(subprocess.Popen(
+            [BIN, "executor", "--data", root, "--scheduler", f"127.0.0.1:{port}",
+             "--port", str(free_port()), "--grpc-port", str(free_port()), "--work-dir", work,
+             "--concurrent-tasks", str(cores)],
+            stdout=open(os.path.join(logs, f"executor-{i}.log"), "w"), stderr=subprocess.STDOUT))
+    time.sleep(3)
+    return f"df://127.0.0.1:{port}", procs
+
+
+def stop_cluster(procs):
+    for p in procs:
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+
+
 def duckdb_night(src, date, out, limit_mb):
     """DuckDB reads the same files; extracts dated after `date` are ignored by
     its selection, as junkrecon's, so the full tree can be given."""
@@ -134,7 +177,7 @@ def main():
     ap.add_argument("--cache", default=os.environ.get("JUNKRECON_BENCH_DIR", "/tmp/junkrecon-bench"))
     ap.add_argument("--limit-mb", type=int, default=4096)
     ap.add_argument("--skip-duckdb", action="store_true")
-    ap.add_argument("--configs", default="unbounded,limit", help="which junkrecon configurations to run")
+    ap.add_argument("--configs", default="unbounded,limit", help="which junkrecon configurations to run: unbounded, limit, cluster (a scheduler and two executors on this machine; peak RSS is the coordinator's)")
     ap.add_argument("--no-rerun", action="store_true", help="skip the no-change re-run of day 2")
     ap.add_argument("--no-partial", action="store_true", help="skip day 3, where only some senders upload")
     ap.add_argument("--sweep-mb", default="", help="extra limits (MiB) for a no-change night on the limited root, e.g. 2048,1024")
@@ -151,19 +194,21 @@ def main():
         src, gen = generate(a.cache, n)
         lines += [f"## {n:,} persons", "", f"Generation (2 days): {gen['seconds']:.1f} s, peak RSS {gen['peak_rss_mb']:.0f} MiB.", ""]
         results = {}
-        configs = [c for c in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg)) if c[0].split()[0] in a.configs.split(",")]
+        configs = [c for c in (("unbounded", None), (f"limit {a.limit_mb} MiB", limit_cfg), ("cluster", None)) if c[0].split()[0] in a.configs.split(",")]
         for label, cfg in configs:
             root = fresh_root(a.cache, n, label.split()[0])
+            engine, procs = start_cluster(root, a.cache) if label == "cluster" else (None, [])
             land(root, src, D1)
-            nights = {"day 1": junkrecon_night(root, D1, cfg)}
+            nights = {"day 1": junkrecon_night(root, D1, cfg, engine)}
             land(root, src, D2)
-            nights["day 2"] = junkrecon_night(root, D2, cfg)
+            nights["day 2"] = junkrecon_night(root, D2, cfg, engine)
             if not a.no_rerun:
-                nights["day 2 again (no change)"] = junkrecon_night(root, D2, cfg)
+                nights["day 2 again (no change)"] = junkrecon_night(root, D2, cfg, engine)
             if not a.no_partial:
                 land_again(root, src, D2, D3, PARTIAL)
                 senders = len(glob.glob(os.path.join(src, "landing", "subscribers", "carrier=*"))) + len(glob.glob(os.path.join(src, "landing", "accounts", "bank=*")))
-                nights[f"day 3: {len(PARTIAL)} of {senders} senders upload"] = junkrecon_night(root, D3, cfg)
+                nights[f"day 3: {len(PARTIAL)} of {senders} senders upload"] = junkrecon_night(root, D3, cfg, engine)
+            stop_cluster(procs)
             if cfg:
                 for mb in [int(x) for x in a.sweep_mb.split(",") if x]:
                     sweep = os.path.join(a.cache, f"limit-{mb}.toml")
