@@ -29,6 +29,7 @@
 //!
 //! `records/`: what the store remembers between nights.
 //! - [`catalog`]: the ingest ledger (which uploads were accepted or rejected) and the choice of extracts for a date.
+//! - [`fingerprints`]: what each published night was computed from, so a night run again with nothing changed keeps its publication.
 //! - [`holds`]: the volume guard (§8): whether a valid upload is held.
 //! - [`plans`]: the join planner's memory between nights (kept apart from the run records).
 //! - [`publications`]: published nights as stored (markers, pointers, staging, report paths), read-only.
@@ -119,6 +120,8 @@ pub mod store;
 
 #[path = "records/catalog.rs"]
 pub mod catalog;
+#[path = "records/fingerprints.rs"]
+pub mod fingerprints;
 #[path = "records/holds.rs"]
 pub mod holds;
 #[path = "records/plans.rs"]

@@ -44,6 +44,10 @@ enum Command {
         /// df://HOST:PORT (a Ballista scheduler); overrides `engine` in the config.
         #[arg(long)]
         engine: Option<junkrecon::config::Engine>,
+        /// Compute and publish the night even when nothing it is computed from
+        /// changed since it was published (by default its publication stands).
+        #[arg(long)]
+        recompute: bool,
     },
     /// Run an Apache Ballista scheduler for junkrecon's cluster engine.
     Scheduler {
@@ -238,6 +242,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             config,
             wait,
             engine,
+            recompute,
         } => {
             let mut cfg = load_config(config.as_ref())?;
             if let Some(engine) = engine {
@@ -253,7 +258,10 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 std::time::Duration::from_secs(wait),
             )
             .await?;
-            let meta = junkrecon::run::RunMeta::manual(as_of);
+            let meta = junkrecon::run::RunMeta {
+                recompute,
+                ..junkrecon::run::RunMeta::manual(as_of)
+            };
             let result = junkrecon::run::run_as(&root, as_of, &cfg, &meta, &lease.fence()).await;
             if let Err(e) = lease.release().await {
                 eprintln!("junkrecon: could not release the lease (it expires by itself): {e}");
@@ -263,12 +271,20 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             if let Some(line) = junkrecon::run::missing_line(&record.sources) {
                 println!("{line}");
             }
-            println!(
-                "run {} published {} files under {}",
-                record.run_id,
-                record.published_files,
-                root.display()
-            );
+            match &record.kept_publication_of {
+                Some(kept) => println!(
+                    "run {}: nothing changed since run {kept} published the night; its {} files under {} stand (--recompute computes it again)",
+                    record.run_id,
+                    record.published_files,
+                    root.display()
+                ),
+                None => println!(
+                    "run {} published {} files under {}",
+                    record.run_id,
+                    record.published_files,
+                    root.display()
+                ),
+            }
             Ok(())
         }
         Command::Scheduler {

@@ -11,6 +11,7 @@ use tracing::{info, warn, Instrument};
 use crate::catalog::Inputs;
 use crate::catalog::{self, Chosen};
 use crate::config::Config;
+use crate::fingerprints;
 use crate::ingest::{self, IngestReport};
 use crate::night::NightDate;
 use crate::plans::PlannerMemory;
@@ -115,8 +116,14 @@ pub struct RunRecord {
     pub summary: Vec<SummaryRow>,
     /// Each source's upload state for the night (current, stale, missing; rejected uploads).
     pub sources: Vec<sources::SourceStatus>,
-    /// Files published.
+    /// Files published (or, when the publication was kept, the files it holds).
     pub published_files: usize,
+    /// The run whose publication of the night was kept: nothing the night is
+    /// computed from changed since it published, and every file it lists
+    /// still holds its sha256 ([`crate::fingerprints`]). `None`: this run
+    /// computed and published the night.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kept_publication_of: Option<String>,
     /// Rules applied.
     pub max_subscriptions_per_person: u32,
     /// What started the run: `manual`, `schedule` or `catch-up`.
@@ -134,6 +141,9 @@ pub struct RunMeta {
     pub trigger: Cause,
     /// 1 for the first attempt.
     pub attempt: u32,
+    /// Compute and publish the night even when its publication stands
+    /// (`run --recompute`).
+    pub recompute: bool,
 }
 
 impl RunMeta {
@@ -143,6 +153,7 @@ impl RunMeta {
             run_id: new_run_id(date),
             trigger: Cause::Manual,
             attempt: 1,
+            recompute: false,
         }
     }
 }
@@ -166,6 +177,7 @@ impl RunRecord {
             summary: vec![],
             sources: vec![],
             published_files: 0,
+            kept_publication_of: None,
             max_subscriptions_per_person: cfg.max_subscriptions_per_person,
             trigger: meta.trigger,
             attempt: meta.attempt,
@@ -320,6 +332,14 @@ async fn run_stages(
     let t = Instant::now();
     let inputs = choose_inputs(root, date).await?;
     record.inputs = Some(inputs.clone());
+    let ledgers = sources::SourceLedgers::read(root).await?;
+    let sources = sources::statuses(&ledgers, &inputs, date, cfg);
+    let fingerprint = fingerprints::of_night(root, date, cfg, &inputs, &sources).await?;
+    if !meta.recompute {
+        if let Some(kept) = fingerprints::standing(root, date, &fingerprint).await? {
+            return keep_publication(root, date, kept, sources, record, t).await;
+        }
+    }
     let ctx = crate::engine::night_session(root, cfg).await?;
     let before = PlannerMemory::read(root).await?;
     let sort_merge_first =
@@ -336,18 +356,7 @@ async fn run_stages(
     let files =
         publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline).await?;
     let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &staging).await?;
-    let ledgers = sources::SourceLedgers::read(root).await?;
-    let sources = sources::statuses(&ledgers, &inputs, date, cfg);
-    for s in sources
-        .iter()
-        .filter(|s| s.status == crate::sources::SourceState::Missing)
-    {
-        let latest = s
-            .extract_as_of
-            .map_or_else(|| "none".into(), NightDate::text);
-        warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
-            "no accepted upload for the night: published with the latest extract");
-    }
+    warn_missing(&sources);
     let night = publish::NightMetrics {
         carriers,
         banks,
@@ -359,6 +368,50 @@ async fn run_stages(
     record.summary = summary(&night.sources, &night.carriers, &night.banks);
     record.sources = night.sources;
     info!(files = published.files.len(), "published");
+    // Without this record the next re-run computes the night again: a
+    // warning, not a failed night.
+    if let Err(e) = fingerprints::remember(root, date, run_id, &fingerprint).await {
+        warn!(error = %e, "the night's fingerprint could not be written");
+    }
+    Ok(())
+}
+
+/// Sources the night has no accepted upload of, in the log.
+fn warn_missing(sources: &[sources::SourceStatus]) {
+    for s in sources
+        .iter()
+        .filter(|s| s.status == crate::sources::SourceState::Missing)
+    {
+        let latest = s
+            .extract_as_of
+            .map_or_else(|| "none".into(), NightDate::text);
+        warn!(kind = %s.kind, source = %s.source, extract_as_of = %latest,
+            "no accepted upload for the night: published with the latest extract");
+    }
+}
+
+/// The night's publication stands (same build, inputs, upload states,
+/// settings and earlier nights, every file whole): the record says so and
+/// carries its figures; nothing is written but the record.
+async fn keep_publication(
+    root: &Root,
+    date: NightDate,
+    kept: crate::publications::Published,
+    sources: Vec<sources::SourceStatus>,
+    record: &mut RunRecord,
+    t: Instant,
+) -> Result<()> {
+    let (_, carriers, banks) = publish::read_committed_metrics(root, date)
+        .await?
+        .ok_or_else(|| Error::CannotRun(format!("night {date} is no longer published")))?;
+    warn_missing(&sources);
+    record.summary = summary(&sources, &carriers, &banks);
+    record.sources = sources;
+    record.published_files = kept.files.len();
+    record.kept_publication_of = Some(kept.run_id.clone());
+    record.stages.push(stage("keep", t));
+    info!(kept = %kept.run_id, files = kept.files.len(),
+        "nothing the night is computed from changed since it was published: its publication stands (run --recompute computes it again)");
     Ok(())
 }
 

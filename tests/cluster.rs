@@ -300,7 +300,8 @@ async fn on_real_processes() {
         .collect();
     let rerun = {
         let (root, cfg) = (cluster_root.clone(), on_cluster.clone());
-        tokio::spawn(async move { junkrecon::run::run(&root, night("2026-11-21"), &cfg).await })
+        // --recompute: nothing changed, so a plain re-run would keep night 2.
+        tokio::spawn(async move { crate::common::run_recomputing(&root, "2026-11-21", &cfg).await })
     };
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
     let victim = cluster.executors.pop().unwrap();
@@ -312,9 +313,15 @@ async fn on_real_processes() {
         .await
         .expect("the night neither finished nor failed within 5 min")
         .unwrap();
+    if let Ok(record) = &first {
+        assert_eq!(
+            record.kept_publication_of, None,
+            "the re-run computed nothing"
+        );
+    }
     if let Err(e) = &first {
         eprintln!("the night failed when its executor died (re-run follows): {e}");
-        junkrecon::run::run(&cluster_root, night("2026-11-21"), &on_cluster)
+        crate::common::run_recomputing(&cluster_root, "2026-11-21", &on_cluster)
             .await
             .unwrap_or_else(|e| panic!("re-run on one executor: {e}\n{}", logs(&cluster)));
     }

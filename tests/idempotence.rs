@@ -1,6 +1,10 @@
-//! Re-running a date gives byte-identical reports and the same metrics.
+//! Re-running a date gives byte-identical reports and the same metrics; a
+//! night run again with nothing changed keeps its publication.
 
 use crate::common::Tree;
+
+const D1: &str = "2026-11-20";
+const D2: &str = "2026-11-21";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rerun_is_byte_identical() {
@@ -134,4 +138,129 @@ async fn every_night_publishes_a_self_contained_dashboard() {
         std::fs::read_to_string(t.path().join("reports/dashboard.html")).unwrap(),
         page
     );
+}
+
+fn published(t: &Tree) -> std::collections::BTreeMap<String, String> {
+    let mut h = t.hashes("reports");
+    h.extend(t.hashes("metrics"));
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_night_run_again_with_nothing_changed_keeps_its_publication() {
+    let t = Tree::sample();
+    t.run(D1).await.unwrap();
+    let first = t.run(D2).await.unwrap();
+    assert_eq!(first.kept_publication_of, None);
+    let before = published(&t);
+    let summary = serde_json::to_value(&first.summary).unwrap();
+
+    // Nothing changed: the publication stands, marker and all, and the
+    // record carries the same figures without a reconcile or publish stage.
+    let again = t.run(D2).await.unwrap();
+    assert_eq!(
+        again.kept_publication_of.as_deref(),
+        Some(first.run_id.as_str())
+    );
+    assert_eq!(published(&t), before);
+    assert_eq!(serde_json::to_value(&again.summary).unwrap(), summary);
+    assert_eq!(again.published_files, first.published_files);
+    let stages: Vec<&str> = again.stages.iter().map(|s| s.stage.as_str()).collect();
+    assert_eq!(stages, ["ingest", "keep"]);
+    let saved: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(
+            t.path()
+                .join(format!("runs/date={D2}/{}.json", again.run_id)),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(saved["kept_publication_of"], first.run_id.as_str());
+    // The earlier night too: nothing before it changed.
+    assert!(t.run(D1).await.unwrap().kept_publication_of.is_some());
+
+    // A damaged file is not kept: the night is computed again and whole.
+    let csv = t.path().join(format!(
+        "reports/subscribers/carrier=VIETTEL/date={D2}/flags.csv"
+    ));
+    std::fs::write(&csv, "damaged").unwrap();
+    let repaired = t.run(D2).await.unwrap();
+    assert_eq!(repaired.kept_publication_of, None);
+    let after = published(&t);
+    assert_eq!(strip_markers(&after), strip_markers(&before));
+
+    // A changed setting computes the night again, and so does going back.
+    let cfg = junkrecon::config::Config {
+        max_subscriptions_per_person: 1,
+        ..Default::default()
+    };
+    assert_eq!(
+        t.run_with(D2, &cfg).await.unwrap().kept_publication_of,
+        None
+    );
+    assert_ne!(strip_markers(&published(&t)), strip_markers(&before));
+    assert_eq!(t.run(D2).await.unwrap().kept_publication_of, None);
+    assert_eq!(strip_markers(&published(&t)), strip_markers(&before));
+
+    // So does another engine setting (a re-run under a new pool is how an
+    // operator tries it), with the same outputs.
+    let pooled = junkrecon::config::Config {
+        memory_limit_mb: 512,
+        ..Default::default()
+    };
+    assert_eq!(
+        t.run_with(D2, &pooled).await.unwrap().kept_publication_of,
+        None
+    );
+    assert!(t
+        .run_with(D2, &pooled)
+        .await
+        .unwrap()
+        .kept_publication_of
+        .is_some());
+    assert_eq!(strip_markers(&published(&t)), strip_markers(&before));
+    assert_eq!(t.run(D2).await.unwrap().kept_publication_of, None);
+
+    // `--recompute` computes it whatever stands.
+    assert!(t.run(D2).await.unwrap().kept_publication_of.is_some());
+    assert_eq!(
+        t.recompute(D2, &Default::default())
+            .await
+            .unwrap()
+            .kept_publication_of,
+        None
+    );
+
+    // An earlier night published again (another run) makes the later one
+    // computed again: its progress and clock read the earlier publication.
+    t.recompute(D1, &Default::default()).await.unwrap();
+    assert_eq!(t.run(D2).await.unwrap().kept_publication_of, None);
+
+    // A new upload decided for the night (here rejected: its checksum is
+    // wrong) changes sources.json: computed again.
+    t.upload(
+        "subscribers",
+        "NEWNET",
+        D2,
+        &[("part-0.parquet", crate::common::subscribers(&[]))],
+    );
+    let mut m = t.manifest("subscribers", "NEWNET", D2);
+    m["files"][0]["sha256"] = serde_json::json!("0".repeat(64));
+    t.set_manifest("subscribers", "NEWNET", D2, &m);
+    let sources_before = t.hashes("metrics")[&format!("metrics/date={D2}/sources.json")].clone();
+    assert_eq!(t.run(D2).await.unwrap().kept_publication_of, None);
+    assert_ne!(
+        t.hashes("metrics")[&format!("metrics/date={D2}/sources.json")],
+        sources_before
+    );
+}
+
+/// Published files without the markers (which name the run that published).
+fn strip_markers(
+    h: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    h.iter()
+        .filter(|(k, _)| !k.ends_with("_PUBLISHED.json"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
 }

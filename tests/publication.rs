@@ -87,10 +87,11 @@ async fn a_committed_night_is_completed_by_the_next_run() {
     t.run("2026-11-20").await.unwrap();
     let good = t.hashes("reports");
     // Die while mirroring to the contract paths: the pointer is already swung.
+    // (`--recompute`: nothing changed, so a plain re-run would keep night 1.)
     let dying = Arc::new(Flaky::dies_after(t.root().store(), "reports/", 2));
     let root = Root::from_store(dying, "dying");
     assert!(
-        junkrecon::run::run(&root, night("2026-11-20"), &Default::default())
+        crate::common::run_recomputing(&root, "2026-11-20", &Default::default())
             .await
             .is_err()
     );

@@ -6,7 +6,8 @@
 //! `build.rs`), the night D, the extracts chosen for it (each with its
 //! manifest's sha256 and curated folder), every source's upload state for
 //! the night (rejected and held uploads included), the settings the rules
-//! and reports read, and the publications of the nights before D (each
+//! and reports read (and the engine settings, see [`Basis`]), and the
+//! publications of the nights before D (each
 //! committed run's staging is written once and never changed, so its run
 //! id stands for its content). The sha256 of all of that is kept in
 //! `catalog/nights/date=D.json` next to the run that published.
@@ -15,7 +16,6 @@
 //! publication is kept only when the night's pointer still names that run
 //! and every file its marker lists has that content on the contract's path.
 
-use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tracing::{info, warn};
@@ -41,7 +41,10 @@ pub struct NightFingerprint {
     pub fingerprint: String,
 }
 
-/// Everything a night's outputs are computed from.
+/// Everything a night's outputs are computed from, and how it was
+/// computed: the engine settings change no output (tests prove it), but an
+/// operator who re-runs a night under another memory pool, join strategy,
+/// bucket count or engine asks to see it computed that way.
 #[derive(Serialize)]
 struct Basis<'a> {
     build: &'a str,
@@ -52,6 +55,12 @@ struct Basis<'a> {
     enforcement: &'a crate::config::EnforcementSettings,
     expected_carriers: &'a [String],
     expected_banks: &'a [String],
+    memory_limit_mb: u64,
+    joins: crate::config::Joins,
+    key_buckets: u32,
+    target_partitions: usize,
+    batch_size: usize,
+    engine: String,
     /// (night, committed run) of every published night before D.
     earlier: Vec<(NightDate, String)>,
 }
@@ -86,6 +95,12 @@ pub async fn of_night(
         enforcement: &cfg.enforcement,
         expected_carriers: &cfg.expected_carriers,
         expected_banks: &cfg.expected_banks,
+        memory_limit_mb: cfg.memory_limit_mb,
+        joins: cfg.joins,
+        key_buckets: cfg.key_buckets,
+        target_partitions: cfg.target_partitions,
+        batch_size: cfg.batch_size,
+        engine: cfg.engine.to_string(),
         earlier,
     };
     let text = serde_json::to_vec(&basis).map_err(|e| Error::encode("night fingerprint", e))?;
@@ -136,13 +151,12 @@ pub async fn standing(
 }
 
 /// The first file of the marker (in its order) that is missing or whose
-/// content is not the listed sha256, streamed a few at a time.
+/// content is not the listed sha256, each streamed through the hash.
 async fn first_damaged(root: &Root, marker: &Published) -> Result<Option<String>> {
-    let checks = futures::stream::iter(marker.files.iter().map(|f| async move {
-        let whole = root.sha256_opt(&f.path).await? == Some((f.sha256.clone(), f.bytes));
-        Ok::<_, Error>((!whole).then(|| f.path.clone()))
-    }))
-    .buffered(4);
-    let damaged: Vec<Option<String>> = checks.try_collect().await?;
-    Ok(damaged.into_iter().flatten().next())
+    for f in &marker.files {
+        if root.sha256_opt(&f.path).await? != Some((f.sha256.clone(), f.bytes)) {
+            return Ok(Some(f.path.clone()));
+        }
+    }
+    Ok(None)
 }

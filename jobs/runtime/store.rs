@@ -360,6 +360,28 @@ impl Root {
         }
     }
 
+    /// sha256 (hex) and size of an object, computed while streaming it;
+    /// `None` when it does not exist.
+    pub async fn sha256_opt(&self, key: &str) -> Result<Option<(String, u64)>> {
+        let res = match self.store.get(&Path::from(key)).await {
+            Ok(r) => r,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(store_err("get", key, e)),
+        };
+        let mut stream = res.into_stream();
+        let mut h = Sha256::new();
+        let mut bytes = 0u64;
+        while let Some(chunk) = stream
+            .try_next()
+            .await
+            .map_err(|e| store_err("get", key, e))?
+        {
+            bytes += chunk.len() as u64;
+            h.update(chunk);
+        }
+        Ok(Some((hex::encode(h.finalize()), bytes)))
+    }
+
     /// Reads a JSON document; `None` when it does not exist. A document that
     /// does not parse is an error naming its key.
     pub async fn get_json<T: serde::de::DeserializeOwned>(&self, key: &str) -> Result<Option<T>> {

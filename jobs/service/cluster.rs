@@ -11,6 +11,9 @@ use std::sync::Arc;
 
 use ballista_core::registry::BallistaFunctionRegistry;
 use ballista_core::utils::default_session_builder;
+use ballista_executor::execution_engine::{
+    DefaultExecutionEngine, ExecutionEngine, QueryStageExecutor,
+};
 use ballista_executor::executor_process::{start_executor_process, ExecutorProcessConfig};
 use ballista_scheduler::cluster::BallistaCluster;
 use ballista_scheduler::config::SchedulerConfig;
@@ -140,6 +143,9 @@ pub async fn executor(root: Root, opts: ExecutorOptions) -> Result<()> {
                 .with_default_features()
                 .build(),
         ))),
+        override_execution_engine: Some(Arc::new(WithoutOperatorMetrics(
+            DefaultExecutionEngine::new(),
+        ))),
         ..defaults
     };
     tracing::info!(scheduler = %opts.scheduler, port = opts.port, grpc_port = opts.grpc_port,
@@ -147,6 +153,82 @@ pub async fn executor(root: Root, opts: ExecutorOptions) -> Result<()> {
     start_executor_process(Arc::new(config))
         .await
         .map_err(|e| Error::CannotRun(format!("executor: {e}")))
+}
+
+/// Ballista's own execution engine, whose tasks report no per-operator
+/// metrics. Ballista 55's scheduler refuses a task's status when the task
+/// reports metrics for another number of operators than the first task of
+/// its stage did, and the job then waits forever (seen at 1M persons). Tasks
+/// of one stage can differ: the scheduler cuts each task's plan down to its
+/// partitions, and a union input left with none loses its scan. The
+/// metrics only feed Ballista's displays; a task that reports none is
+/// accepted as it is. (Without Ballista's connection pool, which it does
+/// not export: a remote shuffle read opens its own connection.)
+struct WithoutOperatorMetrics(DefaultExecutionEngine);
+
+impl ExecutionEngine for WithoutOperatorMetrics {
+    fn create_query_stage_exec(
+        &self,
+        job_id: ballista_core::JobId,
+        stage_id: usize,
+        task_id: usize,
+        global_output_partition_ids: Vec<usize>,
+        plan: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+        work_dir: &str,
+        config: &SessionConfig,
+    ) -> datafusion::error::Result<Arc<dyn QueryStageExecutor>> {
+        let stage = self.0.create_query_stage_exec(
+            job_id,
+            stage_id,
+            task_id,
+            global_output_partition_ids,
+            plan,
+            work_dir,
+            config,
+        )?;
+        Ok(Arc::new(NoOperatorMetrics(stage)))
+    }
+}
+
+/// A query stage that reports no operator metrics (see [`WithoutOperatorMetrics`]).
+#[derive(Debug)]
+struct NoOperatorMetrics(Arc<dyn QueryStageExecutor>);
+
+impl std::fmt::Display for NoOperatorMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+#[async_trait::async_trait]
+impl QueryStageExecutor for NoOperatorMetrics {
+    async fn execute_query_stage(
+        &self,
+        task_id: usize,
+        context: Arc<datafusion::execution::TaskContext>,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::ShuffleWritePartition>> {
+        self.0.execute_query_stage(task_id, context).await
+    }
+
+    fn collect_plan_metrics(&self) -> Vec<datafusion::physical_plan::metrics::MetricsSet> {
+        vec![]
+    }
+
+    fn collect_runtime_stats_reports(
+        &self,
+    ) -> Vec<ballista_core::serde::protobuf::RuntimeStatsReport> {
+        self.0.collect_runtime_stats_reports()
+    }
+
+    fn collect_window_state_reports(
+        &self,
+    ) -> datafusion::error::Result<Vec<ballista_core::serde::protobuf::WindowStateReport>> {
+        self.0.collect_window_state_reports()
+    }
+
+    fn collect_column_stats(&self) -> Vec<ballista_core::serde::protobuf::TaskColumnStats> {
+        self.0.collect_column_stats()
+    }
 }
 
 fn root_url() -> url::Url {

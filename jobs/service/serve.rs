@@ -408,6 +408,7 @@ async fn attempt_once(
                 run_id: run_id.to_string(),
                 trigger: *cause,
                 attempt,
+                recompute: false,
             };
             run::run_as(&shared.root, *date, &shared.cfg, &meta, &fence).await?;
             Ok(())
@@ -461,6 +462,7 @@ async fn record_abandoned(shared: &Shared, trigger: &Trigger, run_id: &str, atte
         run_id: run_id.to_string(),
         trigger: *cause,
         attempt,
+        recompute: false,
     };
     let mut rec = RunRecord::start(*date, &shared.cfg, &meta);
     rec.status = run::RunStatus::Abandoned;

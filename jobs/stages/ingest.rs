@@ -19,7 +19,6 @@ use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use futures::StreamExt;
 use object_store::path::Path;
-use object_store::ObjectStoreExt;
 // ParquetObjectReader is deprecated upstream in favour of a hand-written
 // AsyncFileReader (arrow-rs#10308); it is still the maintained reader of
 // parquet 59 and does ranged reads, which is what we need.
@@ -569,7 +568,20 @@ async fn check_file(
         Some(Err(reason)) => return Ok(Err(reason)),
         Some(Ok(size)) => size,
     };
-    let sha = sha256_of(root, path).await?;
+    let sha = root
+        .sha256_opt(path)
+        .await?
+        .map(|(sha, _)| sha)
+        .ok_or_else(|| {
+            store_err(
+                "get",
+                path,
+                object_store::Error::NotFound {
+                    path: path.to_string(),
+                    source: "listed in the manifest, gone when read".into(),
+                },
+            )
+        })?;
     if !sha.eq_ignore_ascii_case(&f.sha256) {
         return Ok(Err(format!(
             "{}: sha256 is {sha}, manifest says {}",
@@ -615,21 +627,6 @@ fn footer_rows(
         ));
     }
     Ok(footer as u64)
-}
-
-/// sha256 of an object, computed while streaming it.
-async fn sha256_of(root: &Root, path: &str) -> Result<String> {
-    let res = root
-        .store()
-        .get(&Path::from(path))
-        .await
-        .map_err(|e| store_err("get", path, e))?;
-    let mut stream = res.into_stream();
-    let mut h = Sha256::new();
-    while let Some(chunk) = stream.next().await {
-        h.update(chunk.map_err(|e| store_err("get", path, e))?);
-    }
-    Ok(hex::encode(h.finalize()))
 }
 
 /// Streams one landing file through normalisation into one curated file.

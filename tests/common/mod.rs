@@ -108,6 +108,11 @@ impl Tree {
         std::fs::write(p, serde_json::to_vec_pretty(m).unwrap()).unwrap();
     }
 
+    /// Runs `date` computing it whatever stands (`run --recompute`).
+    pub async fn recompute(&self, date: &str, cfg: &Config) -> junkrecon::Result<RunRecord> {
+        run_recomputing(&self.root(), date, cfg).await
+    }
+
     pub async fn run(&self, date: &str) -> junkrecon::Result<RunRecord> {
         self.run_with(date, &Config::default()).await
     }
@@ -180,6 +185,34 @@ impl Tree {
         }
         out
     }
+}
+
+/// A night run by hand with `--recompute`: under the root's lease, computed
+/// and published even when its publication stands.
+pub async fn run_recomputing(
+    root: &Root,
+    date: &str,
+    cfg: &Config,
+) -> junkrecon::Result<RunRecord> {
+    use junkrecon::lease::{Acquire, Lease};
+    let lease = match Lease::try_acquire(
+        root,
+        "test",
+        "recompute",
+        std::time::Duration::from_secs(300),
+    )
+    .await?
+    {
+        Acquire::Taken(l) => l,
+        Acquire::Busy(h) => panic!("busy: {}", h.describe()),
+    };
+    let meta = junkrecon::run::RunMeta {
+        recompute: true,
+        ..junkrecon::run::RunMeta::manual(night(date))
+    };
+    let record = junkrecon::run::run_as(root, night(date), cfg, &meta, &lease.fence()).await;
+    lease.release().await?;
+    record
 }
 
 pub fn walk(dir: &Path, f: &mut dyn FnMut(&Path)) {
