@@ -43,7 +43,12 @@ def measure(cmd, env=None, with_stderr=False):
     with tempfile.TemporaryFile() as so, tempfile.TemporaryFile() as se:
         t = time.time()
         p = subprocess.Popen(cmd, stdout=so, stderr=se, env=env)
+        # A night that hangs (a cluster job waiting forever) must not stop the run.
+        import threading
+        killer = threading.Timer(TIMEOUT_S, p.kill)
+        killer.start()
         _, status, usage = os.wait4(p.pid, 0)
+        killer.cancel()
         so.seek(0)
         se.seek(0)
         out, err = so.read().decode(), se.read().decode()
@@ -54,6 +59,7 @@ def measure(cmd, env=None, with_stderr=False):
 
 
 LAST_CPU_S = 0.0
+TIMEOUT_S = 3600
 
 
 def generate(cache, n):
