@@ -391,18 +391,22 @@ def floor_lines(root, out):
 
 # Where a night's CPU goes: perf's samples of one full night, by kind of work.
 PROFILE_KINDS = (
-    ("Parquet decode (incl. snappy/LZ4/zstd)", r"parquet::arrow::(buffer|array_reader|record_reader)|ByteArrayDecoder|decompress|parquet::encodings::decoding|parquet::column::reader"),
-    ("Parquet encode (incl. LZ4/zstd)", r"arrow_writer|parquet::encodings::encoding|parquet::column::writer|compress::compress|ZSTD_compress|parquet::file::writer"),
+    # First match wins: junkrecon's normalisation before the SQL functions
+    # (both touch Unicode), compressors before the Parquet codecs.
+    ("normalisation at ingest (junkrecon's own: NFC, folding, case, trimming)", r"junkrecon::normalize|unicode_normalization|to_lowercase|to_uppercase|trim_matches|char::methods"),
+    ("decompression (snappy, LZ4, zstd)", r"decompress|ZSTD_decompress"),
+    ("compression (snappy, LZ4, zstd)", r"snap::compress|compress::compress|ZSTD_compress"),
+    ("Parquet decode", r"parquet::arrow::(buffer|array_reader|record_reader)|ByteArrayDecoder|parquet::encodings::decoding|parquet::column::reader"),
+    ("Parquet encode (dictionaries included)", r"arrow_writer|parquet::encodings::encoding|parquet::column::writer|parquet::file::writer|parquet::util::interner"),
     ("memory copies and fills", r"__memmove|__memcpy|__memset|copy_nonoverlapping"),
     ("hash joins", r"joins::|join_hash_map"),
     ("hashing, GROUP BY, DISTINCT", r"hash_utils|binary_map|group_values|hashbrown|aggregates::|ahash"),
     ("comparisons (memcmp)", r"__memcmp"),
     ("take / filter / interleave / concat", r"arrow_select"),
-    ("SQL string and date functions, casts, regex", r"datafusion_functions|arrow_cast|regex|arrow_string|unicode"),
+    ("SQL string and date functions, casts, regex", r"datafusion_functions|arrow_cast|regex|arrow_string"),
     ("sha256", r"sha2::|sha256"),
-    ("normalisation (junkrecon's own)", r"junkrecon::normalize|unicode_normalization"),
-    ("allocator", r"malloc|_int_free|unlink_chunk|cfree|realloc|jemalloc"),
-    ("kernel (I/O, page faults)", r"^\[k\]"),
+    ("allocator", r"malloc|_int_free|unlink_chunk|cfree|realloc"),
+    ("kernel (I/O, page faults, scheduling)", r"^\[k\]"),
 )
 
 
@@ -422,29 +426,39 @@ def profile_night(cache, n, src, cfg):
     data = os.path.join(cache, f"perf-p{n}.data")
     cmd = ["perf", "record", "-F", "499", "-o", data, "--", BIN, "run", "--data", root, "--as-of", D1] + (["--config", cfg] if cfg else [])
     secs, _, _ = measure(cmd)
+    shutil.rmtree(root, ignore_errors=True)
+    shares, top = perf_shares(data)
+    return shares, top, secs
+
+
+def perf_shares(data):
+    """([(kind, share)], [(symbol, share)] of the 15 hottest) of a perf.data file."""
+    import re
     report = subprocess.run(["perf", "report", "-i", data, "--no-children", "--sort", "symbol", "--stdio"],
                             capture_output=True, text=True).stdout
-    shares = {}
+    shares, top = {}, []
     for line in report.splitlines():
         m = re.match(r"\s*([0-9.]+)%\s+(\[[.k]\])\s+(.*)", line)
         if not m:
             continue
-        share, where, symbol = float(m.group(1)), m.group(2), m.group(3).strip()
+        share, where = float(m.group(1)), m.group(2)
+        symbol = re.sub(r"(\s+-)*\s*$", "", m.group(3))
         text = f"{where} {symbol}" if where == "[k]" else symbol
         kind = next((k for k, rx in PROFILE_KINDS if re.search(rx, text if rx.startswith("^") else symbol)), "other")
         shares[kind] = shares.get(kind, 0.0) + share
-    shutil.rmtree(root, ignore_errors=True)
-    return sorted(shares.items(), key=lambda kv: -kv[1]), secs
+        top.append((symbol[:90].strip(), share))
+    return sorted(shares.items(), key=lambda kv: -kv[1]), top[:15]
 
 
 def profile_lines(cache, n, src, cfg):
     if not perf_works():
         return ["(No profile: `perf` is not usable on this machine.)", ""]
-    shares, secs = profile_night(cache, n, src, cfg)
+    shares, top, secs = profile_night(cache, n, src, cfg)
     lines = [f"Where a full night's CPU went: `perf record -F 499` of day 1 at {n:,} persons on a fresh root "
              f"({secs:.1f} s under perf), samples by kind of work (symbols of the release binary):", "",
              "| kind of work | share of samples |", "|---|---|"]
     lines += [f"| {k} | {v:.1f} % |" for k, v in shares]
+    lines += ["", "The 15 hottest symbols: " + "; ".join(f"`{sym}` {v:.1f} %" for sym, v in top) + "."]
     return lines + [""]
 
 
