@@ -470,7 +470,8 @@ def extrapolation_lines(small, big, n_small, n_big):
     def night(results, label, name="day 2"):
         r = results.get(label, ({}, []))[0].get(name, {}).get("junkrecon")
         return r if r and "error" not in r else None
-    local_s, local_b = night(small, "unbounded") or night(small, next(iter(small))), night(big, "unbounded") or night(big, next(iter(big)))
+    local = "unbounded" if night(small, "unbounded") and night(big, "unbounded") else next(iter(big))
+    local_s, local_b = night(small, local), night(big, local)
     cluster_b = night(big, "cluster")
     if not (local_s and local_b and cluster_b):
         return ["(No extrapolation: it needs day 2 of both sizes on the local engine and of the bigger size on the cluster.)", ""]
@@ -488,7 +489,7 @@ def extrapolation_lines(small, big, n_small, n_big):
     over_b = stage(cluster_b, "reconcile") + stage(cluster_b, "publish") - work_b
     shuffle_n = cluster_b.get("shuffle_mb", 0.0) * scale
     lines = [f"### Paper extrapolation: a national night (100M persons, ≈ {rows_n / 1e6:,.0f}M rows) on N executors of K cores", "",
-             f"From this run's day 2 (local engine, no limit): {n_small:,} persons ingest / reconcile / publish "
+             f"From this run's day 2 (local engine, {local}): {n_small:,} persons ingest / reconcile / publish "
              f"{stage(local_s, 'ingest'):.1f} / {stage(local_s, 'reconcile'):.1f} / {stage(local_s, 'publish'):.1f} s, "
              f"{n_big:,} persons {stage(local_b, 'ingest'):.1f} / {stage(local_b, 'reconcile'):.1f} / {stage(local_b, 'publish'):.1f} s "
              f"(growth exponents in rows {exponent('ingest'):.2f} / {exponent('reconcile'):.2f} / {exponent('publish'):.2f}; "
