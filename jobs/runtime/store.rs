@@ -363,23 +363,22 @@ impl Root {
     /// sha256 (hex) and size of an object, computed while streaming it;
     /// `None` when it does not exist.
     pub async fn sha256_opt(&self, key: &str) -> Result<Option<(String, u64)>> {
-        let res = match self.store.get(&Path::from(key)).await {
-            Ok(r) => r,
-            Err(object_store::Error::NotFound { .. }) => return Ok(None),
-            Err(e) => return Err(store_err("get", key, e)),
-        };
-        let mut stream = res.into_stream();
-        let mut h = Sha256::new();
-        let mut bytes = 0u64;
-        while let Some(chunk) = stream
-            .try_next()
-            .await
-            .map_err(|e| store_err("get", key, e))?
-        {
-            bytes += chunk.len() as u64;
-            h.update(chunk);
+        match self.store.get(&Path::from(key)).await {
+            Ok(r) => Ok(Some(hash_stream(key, r).await?)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(store_err("get", key, e)),
         }
-        Ok(Some((hex::encode(h.finalize()), bytes)))
+    }
+
+    /// sha256 (hex) and size of an object, computed while streaming it; a
+    /// missing object is an error.
+    pub async fn sha256(&self, key: &str) -> Result<(String, u64)> {
+        let r = self
+            .store
+            .get(&Path::from(key))
+            .await
+            .map_err(|e| store_err("get", key, e))?;
+        hash_stream(key, r).await
     }
 
     /// Reads a JSON document; `None` when it does not exist. A document that
@@ -926,6 +925,22 @@ fn refuse_landing(key: &str) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// sha256 (hex) and size of a read object's bytes, chunk by chunk.
+async fn hash_stream(key: &str, res: object_store::GetResult) -> Result<(String, u64)> {
+    let mut stream = res.into_stream();
+    let mut h = Sha256::new();
+    let mut bytes = 0u64;
+    while let Some(chunk) = stream
+        .try_next()
+        .await
+        .map_err(|e| store_err("get", key, e))?
+    {
+        bytes += chunk.len() as u64;
+        h.update(chunk);
+    }
+    Ok((hex::encode(h.finalize()), bytes))
 }
 
 pub(crate) fn store_err(op: &'static str, key: &str, source: object_store::Error) -> Error {

@@ -40,7 +40,7 @@ use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::night::NightDate;
 use crate::normalize::{clean_text, mask_id, name_key, phone};
 use crate::schema::{ColumnSpec, Extract, ExtractSchema};
-use crate::store::{store_err, Listing, NameForm, Root};
+use crate::store::{Listing, NameForm, Root};
 use crate::{Error, Result};
 
 /// Row-level reject reasons (§3).
@@ -568,20 +568,7 @@ async fn check_file(
         Some(Err(reason)) => return Ok(Err(reason)),
         Some(Ok(size)) => size,
     };
-    let sha = root
-        .sha256_opt(path)
-        .await?
-        .map(|(sha, _)| sha)
-        .ok_or_else(|| {
-            store_err(
-                "get",
-                path,
-                object_store::Error::NotFound {
-                    path: path.to_string(),
-                    source: "listed in the manifest, gone when read".into(),
-                },
-            )
-        })?;
+    let (sha, _) = root.sha256(path).await?;
     if !sha.eq_ignore_ascii_case(&f.sha256) {
         return Ok(Err(format!(
             "{}: sha256 is {sha}, manifest says {}",
