@@ -334,7 +334,8 @@ async fn run_stages(
     record.inputs = Some(inputs.clone());
     let ledgers = sources::SourceLedgers::read(root).await?;
     let sources = sources::statuses(&ledgers, &inputs, date, cfg);
-    let fingerprint = fingerprints::of_night(root, date, cfg, &inputs, &sources).await?;
+    let earlier = crate::publications::committed_before(root, date).await?;
+    let fingerprint = fingerprints::of_night(date, cfg, &inputs, &sources, &earlier)?;
     if !meta.recompute {
         if let Some(kept) = fingerprints::standing(root, date, &fingerprint).await? {
             return keep_publication(root, date, kept, sources, record, t).await;
@@ -351,7 +352,7 @@ async fn run_stages(
 
     let t = Instant::now();
     let staging = publish::stage_prefix(date, run_id);
-    let history = publish::history(root, &inputs, date).await?;
+    let history = publish::history(&earlier, &inputs);
     let timeline = &cfg.enforcement;
     let files =
         publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline).await?;

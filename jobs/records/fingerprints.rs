@@ -23,7 +23,7 @@ use tracing::{info, warn};
 use crate::catalog::Inputs;
 use crate::config::Config;
 use crate::night::NightDate;
-use crate::publications::{committed_dates, read_current, read_published, Published};
+use crate::publications::{read_current, read_published, Published};
 use crate::sources::SourceStatus;
 use crate::store::Root;
 use crate::{Error, Result};
@@ -70,22 +70,19 @@ fn key(date: NightDate) -> String {
 }
 
 /// The fingerprint of night `date` computed from `inputs` and `sources`
-/// under `cfg`, over the publications now committed before it.
-pub async fn of_night(
-    root: &Root,
+/// under `cfg`, over `earlier`, the publications committed before it
+/// ([`crate::publications::committed_before`]).
+pub fn of_night(
     date: NightDate,
     cfg: &Config,
     inputs: &Inputs,
     sources: &[SourceStatus],
+    earlier: &[Published],
 ) -> Result<String> {
-    let mut earlier = vec![];
-    for d in committed_dates(root).await? {
-        if d < date {
-            if let Some(p) = read_current(root, d).await? {
-                earlier.push((d, p.run_id));
-            }
-        }
-    }
+    let earlier = earlier
+        .iter()
+        .map(|p| (p.as_of, p.run_id.clone()))
+        .collect();
     let basis = Basis {
         build: BUILD,
         as_of: date,

@@ -85,6 +85,20 @@ pub async fn read_current(root: &Root, date: NightDate) -> Result<Option<Publish
     }
 }
 
+/// The committed publications of the nights before `date`, oldest first
+/// (read through their pointers, as [`read_current`]).
+pub async fn committed_before(root: &Root, date: NightDate) -> Result<Vec<Published>> {
+    let mut out = vec![];
+    for d in committed_dates(root).await? {
+        if d < date {
+            if let Some(p) = read_current(root, d).await? {
+                out.push(p);
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Dates with a committed publication, ascending.
 pub async fn committed_dates(root: &Root) -> Result<Vec<NightDate>> {
     let mut out = vec![];

@@ -480,22 +480,16 @@ fn find<'a>(list: &'a [Earlier], extract: Extract, source: &str) -> Option<&'a E
         .find(|e| e.extract == extract && e.source == source)
 }
 
-/// Finds, for every source used, its previous and first published reports before `date`.
-pub async fn history(root: &Root, inputs: &Inputs, date: NightDate) -> Result<History> {
-    let mut pubs = vec![];
-    for d in committed_dates(root).await? {
-        if d < date {
-            if let Some(p) = read_current(root, d).await? {
-                pubs.push(p);
-            }
-        }
-    }
+/// Finds, for every source used, its previous and first published reports
+/// among `earlier`, the committed publications before the night, oldest first
+/// ([`crate::publications::committed_before`]).
+pub fn history(earlier: &[Published], inputs: &Inputs) -> History {
     let mut h = History {
         previous: vec![],
         baseline: vec![],
     };
     for (extract, c) in sources(inputs) {
-        let holding: Vec<Earlier> = pubs
+        let holding: Vec<Earlier> = earlier
             .iter()
             .filter_map(|p| {
                 let k = report_key(extract, &c.source, p.as_of);
@@ -512,7 +506,7 @@ pub async fn history(root: &Root, inputs: &Inputs, date: NightDate) -> Result<Hi
             h.previous.push(last.clone());
         }
     }
-    Ok(h)
+    h
 }
 
 /// Every source used for the run, carriers first.
