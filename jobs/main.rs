@@ -70,6 +70,10 @@ enum Command {
         /// tasks are run on the others (more than the executors' --heartbeat-secs).
         #[arg(long, default_value_t = 180)]
         executor_timeout_secs: u64,
+        /// Seconds a job may run before it is cancelled and its night fails
+        /// (and is retried); 0: no limit. Above the longest query of a night.
+        #[arg(long, default_value_t = 3600)]
+        job_timeout_secs: u64,
     },
     /// Run an Apache Ballista executor for junkrecon's cluster engine.
     Executor {
@@ -294,6 +298,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
             port,
             external_host,
             executor_timeout_secs,
+            job_timeout_secs,
         } => {
             let cfg = load_config(config.as_ref())?;
             let root = open_root(data, &cfg).await?;
@@ -302,6 +307,7 @@ async fn dispatch(cmd: Command) -> anyhow::Result<()> {
                 port,
                 external_host,
                 executor_timeout_secs,
+                job_timeout_secs,
             };
             junkrecon::cluster::scheduler(root, opts).await?;
             Ok(())

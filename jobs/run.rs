@@ -346,7 +346,9 @@ async fn run_stages(
     let sort_merge_first =
         reconcile::sort_merge_first(cfg, &inputs, before.memory_limit_mb, &before.steps);
     record.reconcile_steps =
-        reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first).await?;
+        reconcile::reconcile(&ctx, &inputs, date, cfg, work, &sort_merge_first)
+            .await
+            .map_err(|e| on_engine(cfg, e))?;
     remember_plans(root, record).await;
     record.stages.push(stage("reconcile", t));
 
@@ -354,9 +356,12 @@ async fn run_stages(
     let staging = publish::stage_prefix(date, run_id);
     let history = publish::history(&earlier, &inputs);
     let timeline = &cfg.enforcement;
-    let files =
-        publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline).await?;
-    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &staging).await?;
+    let files = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline)
+        .await
+        .map_err(|e| on_engine(cfg, e))?;
+    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &staging)
+        .await
+        .map_err(|e| on_engine(cfg, e))?;
     warn_missing(&sources);
     let night = publish::NightMetrics {
         carriers,
@@ -465,6 +470,25 @@ async fn run_records(root: &Root) -> Result<Vec<object_store::ObjectMeta>> {
     let mut all = root.list("runs/").await?;
     all.retain(|m| m.location.as_ref().starts_with("runs/date="));
     Ok(all)
+}
+
+/// A query that failed on a cluster says which engine it ran on, and a job
+/// the scheduler cancelled ("Job ... failed: Cancelled") says why that
+/// happens. Other errors, and every error of the local engine, are as they
+/// are.
+fn on_engine(cfg: &Config, e: Error) -> Error {
+    match (&cfg.engine, e) {
+        (crate::config::Engine::Local, e) => e,
+        (engine, e @ Error::Query { .. }) => {
+            let why = if e.to_string().ends_with("failed: Cancelled") {
+                " (a scheduler cancels a job that runs past its --job-timeout-secs; its log names the job)"
+            } else {
+                ""
+            };
+            Error::CannotRun(format!("engine {engine}: {e}{why}"))
+        }
+        (_, e) => e,
+    }
 }
 
 fn stage(name: &str, t: Instant) -> StageTiming {

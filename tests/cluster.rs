@@ -170,7 +170,13 @@ struct Cluster {
     logs: tempfile::TempDir,
 }
 
-async fn start_cluster(data: &str, endpoint: &str) -> Cluster {
+/// `executors` executors under a scheduler started with `scheduler_flags`.
+async fn start_cluster(
+    data: &str,
+    endpoint: &str,
+    executors: usize,
+    scheduler_flags: &[&str],
+) -> Cluster {
     let logs = tempfile::tempdir().unwrap();
     let config = logs.path().join("junkrecon.toml");
     std::fs::write(
@@ -189,23 +195,16 @@ async fn start_cluster(data: &str, endpoint: &str) -> Cluster {
         a
     };
     let port = free_port();
-    let scheduler = junkrecon(
-        logs.path(),
-        "scheduler",
-        &common(&[
-            "scheduler",
-            "--port",
-            &port.to_string(),
-            "--executor-timeout-secs",
-            "6",
-        ]),
-    );
+    let port_text = port.to_string();
+    let mut flags = vec!["scheduler", "--port", &port_text];
+    flags.extend(scheduler_flags);
+    let scheduler = junkrecon(logs.path(), "scheduler", &common(&flags));
     wait_for_port(port).await;
-    let mut executors = vec![];
-    for i in 0..2 {
+    let mut started = vec![];
+    for i in 0..executors {
         let work = logs.path().join(format!("executor-{i}"));
         std::fs::create_dir_all(&work).unwrap();
-        executors.push(junkrecon(
+        started.push(junkrecon(
             logs.path(),
             &format!("executor-{i}"),
             &common(&[
@@ -225,11 +224,11 @@ async fn start_cluster(data: &str, endpoint: &str) -> Cluster {
             ]),
         ));
     }
-    // Both executors registered (their first heartbeat).
+    // Every executor registered (its first heartbeat).
     tokio::time::sleep(std::time::Duration::from_secs(4)).await;
     Cluster {
         engine: format!("df://127.0.0.1:{port}").parse().unwrap(),
-        executors,
+        executors: started,
         _scheduler: scheduler,
         logs,
     }
@@ -271,7 +270,10 @@ async fn on_real_processes() {
     let (spec, cluster_root) = open("cluster");
     upload_sample(&local_root).await;
     upload_sample(&cluster_root).await;
-    let cluster = start_cluster(&spec, &env.endpoint).await;
+    // A job stuck after the kill below is cancelled within a minute, so the
+    // night fails cleanly instead of waiting forever.
+    let flags = ["--executor-timeout-secs", "6", "--job-timeout-secs", "60"];
+    let cluster = start_cluster(&spec, &env.endpoint, 2, &flags).await;
     let on_cluster = Config {
         engine: cluster.engine.clone(),
         ..cfg.clone()
@@ -311,7 +313,12 @@ async fn on_real_processes() {
     drop(victim);
     let first = tokio::time::timeout(std::time::Duration::from_secs(300), rerun)
         .await
-        .expect("the night neither finished nor failed within 5 min")
+        .unwrap_or_else(|_| {
+            panic!(
+                "the night neither finished nor failed within 5 min\n{}",
+                logs(&cluster)
+            )
+        })
         .unwrap();
     if let Ok(record) = &first {
         assert_eq!(
@@ -347,4 +354,47 @@ fn logs(c: &Cluster) -> String {
         }
     }
     out
+}
+
+/// A job that cannot progress (here: a scheduler with no executor at all)
+/// is cancelled by the scheduler after --job-timeout-secs, and the night
+/// fails in one line naming the engine and the query instead of waiting
+/// forever; nothing is published.
+#[test]
+fn a_job_past_the_schedulers_time_limit_is_cancelled_and_the_night_fails() {
+    runtime().block_on(async {
+        use crate::s3::{config, s3_env, unique_prefix, upload_sample};
+        let Some(env) = s3_env() else { return };
+        let cfg = config(&env.endpoint);
+        let spec = format!("s3://{}/{}", env.bucket, unique_prefix("job-timeout"));
+        let root = junkrecon::store::Root::open_with(&spec, &cfg.s3).unwrap();
+        upload_sample(&root).await;
+        let cluster = start_cluster(&spec, &env.endpoint, 0, &["--job-timeout-secs", "3"]).await;
+        let on_cluster = Config {
+            engine: cluster.engine.clone(),
+            ..cfg.clone()
+        };
+        let started = std::time::Instant::now();
+        let night = junkrecon::run::run(&root, night("2026-11-20"), &on_cluster);
+        let e = tokio::time::timeout(std::time::Duration::from_secs(120), night)
+            .await
+            .unwrap_or_else(|_| panic!("the night was not failed\n{}", logs(&cluster)))
+            .expect_err("a night without executors cannot succeed")
+            .to_string();
+        assert!(
+            e.contains(&format!("engine {}", cluster.engine))
+                && e.contains(": query ")
+                && e.contains("Cancelled")
+                && !e.contains('\n'),
+            "{e}"
+        );
+        assert!(
+            started.elapsed() >= std::time::Duration::from_secs(3),
+            "{e}"
+        );
+        let log = std::fs::read_to_string(cluster.logs.path().join("scheduler.log")).unwrap();
+        assert!(log.contains("ran past --job-timeout-secs"), "{log}");
+        let tree = crate::s3::download(&root).await;
+        assert!(tree.hashes("reports").is_empty());
+    });
 }

@@ -36,6 +36,11 @@ pub struct SchedulerOptions {
     /// Seconds without a heartbeat after which an executor is dead and its
     /// tasks are run elsewhere.
     pub executor_timeout_secs: u64,
+    /// Seconds a job may run before the scheduler cancels it (0: no limit).
+    /// Ballista 55 can leave a job running with nothing left to do after an
+    /// executor dies; the cancel fails that night's query, and the night is
+    /// retried like any failure instead of waiting forever.
+    pub job_timeout_secs: u64,
 }
 
 /// How an executor joins its scheduler.
@@ -86,9 +91,104 @@ pub async fn scheduler(root: Root, opts: SchedulerOptions) -> Result<()> {
         .await
         .map_err(|e| Error::CannotRun(format!("scheduler: {e}")))?;
     tracing::info!(address = %addr, root = %root.display(), "Ballista scheduler listening");
+    if opts.job_timeout_secs > 0 {
+        let limit = std::time::Duration::from_secs(opts.job_timeout_secs);
+        tokio::spawn(cancel_overdue_jobs(
+            cluster.job_state(),
+            own_url(addr),
+            limit,
+        ));
+    }
     start_server(cluster, addr, Arc::new(config))
         .await
         .map_err(|e| Error::CannotRun(format!("scheduler: {e}")))
+}
+
+/// Every few seconds, cancels the jobs that have been running for longer
+/// than `limit`, through the scheduler's own gRPC service (the way a client
+/// cancels), so their tasks are stopped and their clients see them fail.
+async fn cancel_overdue_jobs(
+    jobs: Arc<dyn ballista_scheduler::cluster::JobState>,
+    url: String,
+    limit: std::time::Duration,
+) {
+    use ballista_core::serde::protobuf::scheduler_grpc_client::SchedulerGrpcClient;
+    let mut cancelled = std::collections::HashSet::new();
+    let mut tick = tokio::time::interval(watch_interval(limit));
+    loop {
+        tick.tick().await;
+        for job in overdue(jobs.as_ref(), limit).await {
+            if cancelled.contains(&job) {
+                continue;
+            }
+            let params = ballista_core::serde::protobuf::CancelJobParams {
+                job_id: job.clone(),
+            };
+            let answer = match SchedulerGrpcClient::connect(url.clone()).await {
+                Ok(mut client) => client
+                    .cancel_job(params)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| e.to_string()),
+                Err(e) => Err(e.to_string()),
+            };
+            match answer {
+                Ok(()) => {
+                    tracing::warn!(job = %job, limit_secs = limit.as_secs(),
+                        "cancelled a job that ran past --job-timeout-secs");
+                    cancelled.insert(job);
+                }
+                Err(e) => tracing::warn!(job = %job, error = %e, "could not cancel an overdue job"),
+            }
+        }
+    }
+}
+
+/// How often overdue jobs are looked for: a tenth of the limit, 1 to 30 s.
+fn watch_interval(limit: std::time::Duration) -> std::time::Duration {
+    (limit / 10).clamp(
+        std::time::Duration::from_secs(1),
+        std::time::Duration::from_secs(30),
+    )
+}
+
+/// The ids of the jobs running for longer than `limit`.
+async fn overdue(
+    jobs: &dyn ballista_scheduler::cluster::JobState,
+    limit: std::time::Duration,
+) -> Vec<String> {
+    use ballista_core::serde::protobuf::job_status::Status;
+    let now = ballista_core::utils::get_current_time() as u64;
+    let mut out = vec![];
+    for id in jobs.get_all_jobs().await.unwrap_or_default() {
+        if let Ok(Some(status)) = jobs.get_job_status(&id).await {
+            if let Some(Status::Running(r)) = status.status {
+                if started_too_long_ago(r.started_at, now, limit) {
+                    out.push(id.to_string());
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Whether a job started at `started_ms` (Unix milliseconds) has run for
+/// longer than `limit` at `now_ms`.
+fn started_too_long_ago(started_ms: u64, now_ms: u64, limit: std::time::Duration) -> bool {
+    now_ms.saturating_sub(started_ms) > limit.as_millis() as u64
+}
+
+/// The scheduler's gRPC URL as seen from its own process.
+fn own_url(addr: std::net::SocketAddr) -> String {
+    let ip = match addr.ip() {
+        ip if ip.is_unspecified() => match ip {
+            std::net::IpAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
+            std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        },
+        ip => ip,
+    };
+    format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
 }
 
 /// Runs a Ballista executor until the process is stopped or its scheduler
@@ -239,4 +339,43 @@ fn socket(bind: &str, port: u16) -> Result<std::net::SocketAddr> {
     format!("{bind}:{port}")
         .parse()
         .map_err(|e| Error::CannotRun(format!("--bind {bind:?}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn a_job_is_overdue_only_past_its_limit() {
+        let limit = Duration::from_secs(60);
+        assert!(!started_too_long_ago(1_000, 61_000, limit));
+        assert!(started_too_long_ago(1_000, 61_001, limit));
+        // A clock behind the job's start is not a reason to cancel it.
+        assert!(!started_too_long_ago(61_001, 1_000, limit));
+    }
+
+    #[test]
+    fn the_watch_looks_often_enough_for_short_and_long_limits() {
+        assert_eq!(
+            watch_interval(Duration::from_secs(3)),
+            Duration::from_secs(1)
+        );
+        assert_eq!(
+            watch_interval(Duration::from_secs(100)),
+            Duration::from_secs(10)
+        );
+        assert_eq!(
+            watch_interval(Duration::from_secs(3600)),
+            Duration::from_secs(30)
+        );
+    }
+
+    #[test]
+    fn a_scheduler_bound_to_every_interface_is_reached_on_loopback() {
+        let own = |a: &str| own_url(a.parse().unwrap());
+        assert_eq!(own("0.0.0.0:50050"), "http://127.0.0.1:50050");
+        assert_eq!(own("[::]:50050"), "http://[::1]:50050");
+        assert_eq!(own("10.1.2.3:50050"), "http://10.1.2.3:50050");
+    }
 }
