@@ -393,7 +393,10 @@ fn a_job_past_the_schedulers_time_limit_is_cancelled_and_the_night_fails() {
             "{e}"
         );
         let log = std::fs::read_to_string(cluster.logs.path().join("scheduler.log")).unwrap();
-        assert!(log.contains("ran past --job-timeout-secs"), "{log}");
+        assert!(
+            log.contains("cancelling a job that ran past --job-timeout-secs"),
+            "{log}"
+        );
         let tree = crate::s3::download(&root).await;
         assert!(tree.hashes("reports").is_empty());
     });

@@ -121,6 +121,10 @@ async fn cancel_overdue_jobs(
             if cancelled.contains(&job) {
                 continue;
             }
+            // Logged first: the job's client may read the cancel before
+            // the answer comes back here.
+            tracing::warn!(job = %job, limit_secs = limit.as_secs(),
+                "cancelling a job that ran past --job-timeout-secs");
             let params = ballista_core::serde::protobuf::CancelJobParams {
                 job_id: job.clone(),
             };
@@ -134,8 +138,6 @@ async fn cancel_overdue_jobs(
             };
             match answer {
                 Ok(()) => {
-                    tracing::warn!(job = %job, limit_secs = limit.as_secs(),
-                        "cancelled a job that ran past --job-timeout-secs");
                     cancelled.insert(job);
                 }
                 Err(e) => tracing::warn!(job = %job, error = %e, "could not cancel an overdue job"),
