@@ -258,16 +258,12 @@ fn two_nights_on_a_scheduler_and_two_executors_on_s3_match_local() {
 }
 
 async fn on_real_processes() {
-    use crate::s3::{config, download, s3_env, unique_prefix, upload_sample};
+    use crate::s3::{config, download, fresh_root, s3_env, upload_sample};
     let Some(env) = s3_env() else { return };
     let cfg = config(&env.endpoint);
-    let open = |name: &str| {
-        let spec = format!("s3://{}/{}", env.bucket, unique_prefix(name));
-        let root = junkrecon::store::Root::open_with(&spec, &cfg.s3).unwrap();
-        (spec, root)
-    };
-    let (_, local_root) = open("cluster-local");
-    let (spec, cluster_root) = open("cluster");
+    let local_root = fresh_root(&env, &cfg, "cluster-local");
+    let cluster_root = fresh_root(&env, &cfg, "cluster");
+    let spec = cluster_root.display().to_string();
     upload_sample(&local_root).await;
     upload_sample(&cluster_root).await;
     // A job stuck after the kill below is cancelled within a minute, so the
@@ -363,13 +359,13 @@ fn logs(c: &Cluster) -> String {
 #[test]
 fn a_job_past_the_schedulers_time_limit_is_cancelled_and_the_night_fails() {
     runtime().block_on(async {
-        use crate::s3::{config, s3_env, unique_prefix, upload_sample};
+        use crate::s3::{config, fresh_root, s3_env, upload_sample};
         let Some(env) = s3_env() else { return };
         let cfg = config(&env.endpoint);
-        let spec = format!("s3://{}/{}", env.bucket, unique_prefix("job-timeout"));
-        let root = junkrecon::store::Root::open_with(&spec, &cfg.s3).unwrap();
+        let root = fresh_root(&env, &cfg, "job-timeout");
         upload_sample(&root).await;
-        let cluster = start_cluster(&spec, &env.endpoint, 0, &["--job-timeout-secs", "3"]).await;
+        let flags = ["--job-timeout-secs", "3"];
+        let cluster = start_cluster(root.display(), &env.endpoint, 0, &flags).await;
         let on_cluster = Config {
             engine: cluster.engine.clone(),
             ..cfg.clone()

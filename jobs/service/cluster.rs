@@ -183,11 +183,10 @@ fn started_too_long_ago(started_ms: u64, now_ms: u64, limit: std::time::Duration
 
 /// The scheduler's gRPC URL as seen from its own process.
 fn own_url(addr: std::net::SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
     let ip = match addr.ip() {
-        ip if ip.is_unspecified() => match ip {
-            std::net::IpAddr::V4(_) => std::net::IpAddr::from([127, 0, 0, 1]),
-            std::net::IpAddr::V6(_) => std::net::IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
-        },
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
         ip => ip,
     };
     format!("http://{}", std::net::SocketAddr::new(ip, addr.port()))
