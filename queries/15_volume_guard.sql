@@ -15,16 +15,23 @@
 -- accepted rows nor flagged. The upload is held when lost_keys is more than
 -- reference_keys × max_shrink_pct / 100 (decided by the caller, which also
 -- holds an upload with no accepted row at all).
-WITH reference AS (
-    SELECT DISTINCT ${KEY} AS key FROM reference_rows
+--
+-- One pass: every key of the three inputs is grouped once, marked with
+-- whether the reference has it and whether the upload or the report keeps
+-- it (one aggregation instead of a DISTINCT and two EXCEPTs, each of which
+-- built a hash table of the whole extract).
+WITH all_keys AS (
+    SELECT ${KEY} AS key, 1 AS in_reference, 0 AS kept FROM reference_rows
+    UNION ALL
+    SELECT ${KEY} AS key, 0 AS in_reference, 1 AS kept FROM upload_rows
+    UNION ALL
+    SELECT key, 0 AS in_reference, 1 AS kept FROM flagged_keys
 ),
-lost AS (
-    SELECT key FROM reference
-    EXCEPT
-    SELECT ${KEY} AS key FROM upload_rows
-    EXCEPT
-    SELECT key FROM flagged_keys
+per_key AS (
+    SELECT max(in_reference) AS in_reference, max(kept) AS kept
+    FROM all_keys
+    GROUP BY key
 )
-SELECT r.reference_keys, l.lost_keys
-FROM (SELECT count(*) AS reference_keys FROM reference) r
-CROSS JOIN (SELECT count(*) AS lost_keys FROM lost) l
+SELECT coalesce(sum(in_reference), 0)                                          AS reference_keys,
+       coalesce(sum(CASE WHEN in_reference = 1 AND kept = 0 THEN 1 ELSE 0 END), 0) AS lost_keys
+FROM per_key

@@ -2,13 +2,17 @@
 -- joined with ';' (NULL when the row is clean), for the person bucket of
 -- step 50. The buckets' rows together are materialised per run as
 -- `subscriber_flags`; reports and metrics read it.
+-- The source column comes last: junkrecon keeps the table's files in one
+-- folder per source (carrier=CODE/), so that each source's report reads
+-- its own rows only.
 -- The flag columns and the reasons are rendered from the one list of reason
 -- codes (jobs/contract/reasons.rs: code, column, extracts): for each code of a
 -- carrier's row, in code order, CASE WHEN <column> THEN '<CODE>' END.
 CREATE OR REPLACE VIEW subscriber_flags_v AS
-SELECT source AS carrier, key AS msisdn, row_id, holder_type AS subscriber_type, status,
+SELECT key AS msisdn, row_id, holder_type AS subscriber_type, status,
        since AS activated_on, id_number_masked, in_scope,
        ${SUBSCRIBER_FLAG_COLUMNS},
        nullif(concat_ws(';',
-           ${SUBSCRIBER_REASONS}), '') AS reasons
+           ${SUBSCRIBER_REASONS}), '') AS reasons,
+       source AS carrier
 FROM subscriber_rules

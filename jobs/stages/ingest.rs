@@ -147,18 +147,63 @@ pub async fn ingest(root: &Root, run_id: &str, cfg: &Config) -> Result<IngestRep
         results.push((i, outcome));
     }
     results.sort_by_key(|(i, _)| *i);
-    for (_, outcome) in results {
+    let mut valid = vec![];
+    let mut decided: Vec<(usize, UploadOutcome)> = vec![];
+    for (i, outcome) in results {
         match outcome {
             Folder::InProgress(dir) => report.in_progress.push(dir),
             Folder::AlreadyDecided => report.already_decided += 1,
             Folder::Deferred(d) => report.deferred.push(d),
-            Folder::Decided(o) => report.decided.push(*o),
-            // Discovery order is `as_of` order within a source: an older
-            // upload accepted here is the reference of a newer one.
-            Folder::Valid(o) => report.decided.push(*guard_and_record(root, cfg, o).await?),
+            Folder::Decided(o) => decided.push((i, *o)),
+            Folder::Valid(o) => valid.push((i, o)),
         }
     }
+    decided.extend(guard_all(root, cfg, valid, parallel).await?);
+    decided.sort_by_key(|(i, _)| *i);
+    report.decided = decided.into_iter().map(|(_, o)| o).collect();
     Ok(report)
+}
+
+/// The volume guard's decisions on the valid uploads (in discovery order),
+/// recorded in the ledger. Sources are independent and run at once, up to
+/// `parallel`; within a source the uploads are decided in discovery order,
+/// which is `as_of` order, so that an older upload accepted here is the
+/// reference of a newer one (§8).
+async fn guard_all(
+    root: &Root,
+    cfg: &Config,
+    valid: Vec<(usize, Box<UploadOutcome>)>,
+    parallel: usize,
+) -> Result<Vec<(usize, UploadOutcome)>> {
+    let mut by_source: Vec<Vec<(usize, Box<UploadOutcome>)>> = vec![];
+    for (i, o) in valid {
+        let same = |g: &Vec<(usize, Box<UploadOutcome>)>| {
+            g[0].1.key.extract == o.key.extract && g[0].1.key.source == o.key.source
+        };
+        match by_source.iter_mut().find(|g| same(g)) {
+            Some(g) => g.push((i, o)),
+            None => by_source.push(vec![(i, o)]),
+        }
+    }
+    let tasks = by_source.into_iter().map(|group| {
+        let (root, cfg) = (root.clone(), cfg.clone());
+        tokio::spawn(
+            async move {
+                let mut out = vec![];
+                for (i, o) in group {
+                    out.push((i, *guard_and_record(&root, &cfg, o).await?));
+                }
+                Ok::<_, Error>(out)
+            }
+            .in_current_span(),
+        )
+    });
+    let mut stream = futures::stream::iter(tasks).buffer_unordered(parallel);
+    let mut out = vec![];
+    while let Some(joined) = stream.next().await {
+        out.extend(joined.map_err(|e| Error::CannotRun(format!("ingest task failed: {e}")))??);
+    }
+    Ok(out)
 }
 
 /// What happened to one landing folder in one pass.

@@ -116,17 +116,44 @@ struct Step {
     /// run is split (`resolved` by `person_bucket`, so that steps 50 and
     /// 60 read only the rows of the bucket they run for).
     split_by: Option<&'static str>,
+    /// The extract whose source column (`carrier`, `bank`) its files are
+    /// split by on the local engine, one folder per source, whatever the
+    /// buckets: each source's report (step 80/81) then reads only its own
+    /// rows instead of the whole table. That column is the view's last.
+    by_source: Option<Extract>,
     /// Run once per key bucket: the steps with national-size joins (how
     /// their joins were planned goes in the run record). The others are
     /// aggregations over all rows, run once.
     per_bucket: bool,
 }
 
+/// How a materialised table's files are split: by which column, and how
+/// many files a write may hold open at once (one per folder).
+#[derive(Debug, Clone, Copy)]
+struct Split {
+    column: &'static str,
+    writers: usize,
+}
+
 impl Step {
-    /// The column its files are split by in a run of `buckets` buckets: none
-    /// in one bucket (one folder, written by the engine's parallel writers).
-    fn split_by(&self, buckets: usize) -> Option<&'static str> {
-        self.split_by.filter(|_| buckets > 1)
+    /// How its files are split in a run of `buckets` buckets: by bucket
+    /// when the step is split into several; else by source on the local
+    /// engine; else not (one folder, written by the engine's parallel
+    /// writers; a cluster's partitioned writes are not used).
+    fn split(&self, buckets: usize, cfg: &Config, inputs: &Inputs) -> Option<Split> {
+        if let Some(column) = self.split_by.filter(|_| buckets > 1) {
+            let writers = buckets;
+            return Some(Split { column, writers });
+        }
+        let extract = self
+            .by_source
+            .filter(|_| cfg.engine == crate::config::Engine::Local)?;
+        let (column, sources) = match extract {
+            Extract::Subscribers => ("carrier", &inputs.subscribers),
+            _ => ("bank", &inputs.accounts),
+        };
+        let writers = sources.len();
+        Some(Split { column, writers })
     }
 
     /// The buckets it is computed in, in a run split into `buckets`.
@@ -144,6 +171,7 @@ const RESOLVED: Step = Step {
     view: "resolve",
     scripts: RESOLVE,
     split_by: Some("person_bucket"),
+    by_source: None,
     per_bucket: true,
 };
 
@@ -152,6 +180,7 @@ const SUBSCRIBERS: Step = Step {
     view: "subscriber_flags_v",
     scripts: SUBSCRIBER_FLAGS,
     split_by: None,
+    by_source: Some(Extract::Subscribers),
     per_bucket: true,
 };
 
@@ -160,6 +189,7 @@ const REPEATED_MSISDNS: Step = Step {
     view: "duplicate_msisdns_v",
     scripts: DUPLICATES,
     split_by: None,
+    by_source: None,
     per_bucket: false,
 };
 
@@ -168,6 +198,7 @@ const REPEATED_ACCOUNTS: Step = Step {
     view: "duplicate_accounts_v",
     scripts: DUPLICATES,
     split_by: None,
+    by_source: None,
     per_bucket: false,
 };
 
@@ -176,6 +207,7 @@ const ACCOUNTS: Step = Step {
     view: "account_flags_v",
     scripts: ACCOUNT_FLAGS,
     split_by: None,
+    by_source: Some(Extract::Accounts),
     per_bucket: true,
 };
 
@@ -223,7 +255,8 @@ pub async fn reconcile(
     };
     let mut plans = vec![];
     for step in MATERIALISED {
-        let plan = materialise(ctx, step, joins(step.table), buckets, &p, work).await?;
+        let split = step.split(step.buckets(buckets), cfg, inputs);
+        let plan = materialise(ctx, step, joins(step.table), buckets, split, &p, work).await?;
         if step.per_bucket {
             plans.push(plan);
         }
@@ -297,9 +330,18 @@ pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
 /// that a query of one bucket reads only that bucket's files.
 async fn split(ctx: &SessionContext, view: &str, dir: &str, buckets: usize) -> Result<()> {
     let started = std::time::Instant::now();
-    let schema = write_view(ctx, view, dir, true, Some("bucket"), buckets)
-        .await
-        .map_err(|e| Error::query(view, e))?;
+    let schema = write_view(
+        ctx,
+        view,
+        dir,
+        true,
+        Some(Split {
+            column: "bucket",
+            writers: buckets,
+        }),
+    )
+    .await
+    .map_err(|e| Error::query(view, e))?;
     ctx.deregister_table(view)
         .map_err(|e| Error::query(view, e))?;
     register_written(ctx, view, dir, &schema, Some("bucket"))?;
@@ -338,6 +380,7 @@ async fn materialise(
     step: &Step,
     start: Start,
     buckets: usize,
+    split: Option<Split>,
     params: &BTreeMap<&'static str, String>,
     work: &str,
 ) -> Result<StepPlan> {
@@ -346,7 +389,7 @@ async fn materialise(
     let buckets = step.buckets(buckets);
     let mut dir = format!("{work}{}/", step.table);
     let mut replanned = false;
-    let mut schema = write_step(ctx, step, buckets, params, &dir, hash_first).await;
+    let mut schema = write_step(ctx, step, (buckets, split), params, &dir, hash_first).await;
     if let Err(e) = &schema {
         if start == Start::HashThenSortMerge && out_of_memory(e) {
             tracing::warn!(
@@ -355,10 +398,10 @@ async fn materialise(
             );
             replanned = true;
             dir = format!("{work}{}.sort-merge/", step.table);
-            schema = write_step(ctx, step, buckets, params, &dir, false).await;
+            schema = write_step(ctx, step, (buckets, split), params, &dir, false).await;
         }
     }
-    register_written(ctx, step.table, &dir, &schema?, step.split_by(buckets))?;
+    register_written(ctx, step.table, &dir, &schema?, split.map(|s| s.column))?;
     let plan = StepPlan {
         table: step.table.to_string(),
         joins: if hash_first && !replanned {
@@ -388,12 +431,11 @@ async fn materialise(
 async fn write_step(
     ctx: &SessionContext,
     step: &Step,
-    buckets: usize,
+    (buckets, split): (usize, Option<Split>),
     params: &BTreeMap<&'static str, String>,
     dir: &str,
     hash_joins: bool,
 ) -> Result<SchemaRef> {
-    let split_by = step.split_by(buckets);
     let mut schema = None;
     for bucket in 0..buckets {
         let mut p = params.clone();
@@ -401,7 +443,7 @@ async fn write_step(
         for (file, text) in step.scripts {
             run_script(ctx, file, &render(file, text, &p)?).await?;
         }
-        let written = write_view(ctx, step.view, dir, hash_joins, split_by, buckets)
+        let written = write_view(ctx, step.view, dir, hash_joins, split)
             .await
             .map_err(|e| Error::query(step.view, e))?;
         schema = Some(written);
@@ -410,16 +452,16 @@ async fn write_step(
 }
 
 /// Plans a view with hash joins or sort-merge joins and adds its rows as
-/// Parquet files under `dir` (split into one folder per value of `split_by`);
-/// returns the view's schema. `writers` is how many files may be open at
-/// once across splits: each holds a row group, so row groups shrink with it.
+/// Parquet files under `dir` (split into one folder per value of the
+/// split's column); returns the view's schema. The split's `writers` is how
+/// many files may be open at once across folders: each holds a row group,
+/// so row groups shrink with it.
 async fn write_view(
     ctx: &SessionContext,
     view: &str,
     dir: &str,
     hash_joins: bool,
-    split_by: Option<&str>,
-    writers: usize,
+    split: Option<Split>,
 ) -> datafusion::error::Result<SchemaRef> {
     // These options hold for this one write: the session gets its own back
     // after it (publish's queries run on the same session).
@@ -435,18 +477,18 @@ async fn write_view(
             // A split write has a file open per bucket, each fed slices of the
             // engine's batches: one plain writer per file (the engine's
             // column-parallel writer costs more than it gains on small slices).
-            parquet.allow_single_file_parallelism = split_by.is_none();
-            if split_by.is_some() {
+            parquet.allow_single_file_parallelism = split.is_none();
+            if let Some(split) = split {
                 parquet.max_row_group_size =
-                    (parquet.max_row_group_size / writers.max(1)).max(8192);
+                    (parquet.max_row_group_size / split.writers.max(1)).max(8192);
             }
         },
         async {
             let df = ctx.table(view).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let mut options = DataFrameWriteOptions::new();
-            if let Some(column) = split_by {
-                options = options.with_partition_by(vec![column.to_string()]);
+            if let Some(split) = split {
+                options = options.with_partition_by(vec![split.column.to_string()]);
             }
             df.write_parquet(&Root::datafusion_url(dir), options, None)
                 .await?;
