@@ -502,6 +502,15 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         split_folders(&work.join("resolved"), "person_bucket").len(),
         8
     );
+    // On the local engine the flags tables are split by source whatever the
+    // buckets: one folder per carrier and per bank the night chose.
+    for run in ["work/test-whole", "work/test-eight"] {
+        let work = tree.path().join(run);
+        let carriers = split_folders(&work.join("subscriber_flags"), "carrier");
+        assert_eq!(carriers.len(), inputs.subscribers.len(), "{run}: {carriers:?}");
+        let banks = split_folders(&work.join("account_flags"), "bank");
+        assert_eq!(banks.len(), inputs.accounts.len(), "{run}: {banks:?}");
+    }
     // One bucket: nothing split, `resolved` is one folder of files.
     assert!(!tree.path().join("work/test-whole/buckets").exists());
     let whole_resolved = std::fs::read_dir(tree.path().join("work/test-whole/resolved")).unwrap();

@@ -263,6 +263,16 @@ proptest! {
     }
 
     #[test]
+    fn the_word_table_folds_every_name_as_name_key(names in proptest::collection::vec(messy_text(), 1..8)) {
+        // One table across the names, as ingest keeps one per batch: words
+        // seen before are looked up, the others folded.
+        let mut keys = normalize::NameKeys::default();
+        for name in names.iter().chain(&names) {
+            prop_assert_eq!(keys.fold(name), normalize::name_key(name).as_str());
+        }
+    }
+
+    #[test]
     fn an_id_mask_keeps_the_length_and_at_most_the_last_three(id in messy_text()) {
         let m = normalize::mask_id(&id);
         let n = id.chars().count();

@@ -351,6 +351,14 @@ pub fn report_key_column(extract: Extract) -> &'static str {
     }
 }
 
+/// The column naming a row's source in the flags table of `extract`.
+pub fn flags_source_column(extract: Extract) -> &'static str {
+    match extract {
+        Extract::Subscribers => "carrier",
+        _ => "bank",
+    }
+}
+
 /// Registers `name` as columns of one published file (a key relative to
 /// the root: a report, a delta list), read with an explicit schema: each
 /// `(column, type)` is read and renamed to `key` when it is `extract`'s key

@@ -374,10 +374,11 @@ async fn write_delta(
     engine::register_report_keys(ctx, "now_keys", extract, Some(&now)).await?;
     let before = previous.map(|e| e.report.as_str());
     engine::register_report_keys(ctx, "previous_keys", extract, before).await?;
-    let (flags, source_column) = match extract {
-        Extract::Subscribers => ("subscriber_flags", "carrier"),
-        _ => ("account_flags", "bank"),
+    let flags = match extract {
+        Extract::Subscribers => "subscriber_flags",
+        _ => "account_flags",
     };
+    let source_column = engine::flags_source_column(extract);
     let (file, text) = sql::DELTA;
     let p = BTreeMap::from([
         ("EXTRACT", extract.to_string()),

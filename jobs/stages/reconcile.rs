@@ -135,23 +135,49 @@ struct Split {
     writers: usize,
 }
 
+/// What a run's steps are laid out by: the key buckets of its big joins,
+/// its engine and its sources.
+struct Layout<'a> {
+    buckets: usize,
+    cfg: &'a Config,
+    inputs: &'a Inputs,
+}
+
+/// How one step is computed and written in a run: in how many buckets, its
+/// files split how.
+#[derive(Debug, Clone, Copy)]
+struct Shape {
+    buckets: usize,
+    split: Option<Split>,
+}
+
 impl Step {
-    /// How its files are split in a run of `buckets` buckets: by bucket
-    /// when the step is split into several; else by source on the local
-    /// engine; else not (one folder, written by the engine's parallel
-    /// writers; a cluster's partitioned writes are not used).
-    fn split(&self, buckets: usize, cfg: &Config, inputs: &Inputs) -> Option<Split> {
+    /// Its shape in a run laid out as `run`.
+    fn shape(&self, run: &Layout) -> Shape {
+        let buckets = self.buckets(run.buckets);
+        Shape {
+            buckets,
+            split: self.file_split(buckets, run),
+        }
+    }
+
+    /// How its files are split when it is computed in `buckets` buckets: by
+    /// bucket when several; else by source on the local engine; else not
+    /// (one folder, written by the engine's parallel writers; a cluster's
+    /// partitioned writes are not used).
+    fn file_split(&self, buckets: usize, run: &Layout) -> Option<Split> {
         if let Some(column) = self.split_by.filter(|_| buckets > 1) {
             let writers = buckets;
             return Some(Split { column, writers });
         }
         let extract = self
             .by_source
-            .filter(|_| cfg.engine == crate::config::Engine::Local)?;
-        let (column, sources) = match extract {
-            Extract::Subscribers => ("carrier", &inputs.subscribers),
-            _ => ("bank", &inputs.accounts),
+            .filter(|_| run.cfg.engine == crate::config::Engine::Local)?;
+        let sources = match extract {
+            Extract::Subscribers => &run.inputs.subscribers,
+            _ => &run.inputs.accounts,
         };
+        let column = engine::flags_source_column(extract);
         let writers = sources.len();
         Some(Split { column, writers })
     }
@@ -244,7 +270,7 @@ pub async fn reconcile(
     }
     if buckets > 1 {
         for view in ["id_checks_by_bucket", "identity_keys_by_bucket"] {
-            split(ctx, view, &format!("{work}buckets/{view}/"), buckets).await?;
+            split_by_bucket(ctx, view, &format!("{work}buckets/{view}/"), buckets).await?;
         }
     }
     let joins = |table: &str| match cfg.joins {
@@ -253,10 +279,14 @@ pub async fn reconcile(
         Joins::Auto => Start::HashThenSortMerge,
         Joins::Hash => Start::HashOnly,
     };
+    let run = Layout {
+        buckets,
+        cfg,
+        inputs,
+    };
     let mut plans = vec![];
     for step in MATERIALISED {
-        let split = step.split(step.buckets(buckets), cfg, inputs);
-        let plan = materialise(ctx, step, joins(step.table), buckets, split, &p, work).await?;
+        let plan = materialise(ctx, step, joins(step.table), step.shape(&run), &p, work).await?;
         if step.per_bucket {
             plans.push(plan);
         }
@@ -328,7 +358,12 @@ pub fn key_buckets(cfg: &Config, inputs: &Inputs) -> usize {
 /// Writes a view's rows under `dir` split by its `bucket` column (one folder
 /// per bucket) and registers them under the view's name in its place, so
 /// that a query of one bucket reads only that bucket's files.
-async fn split(ctx: &SessionContext, view: &str, dir: &str, buckets: usize) -> Result<()> {
+async fn split_by_bucket(
+    ctx: &SessionContext,
+    view: &str,
+    dir: &str,
+    buckets: usize,
+) -> Result<()> {
     let started = std::time::Instant::now();
     let schema = write_view(
         ctx,
@@ -379,17 +414,15 @@ async fn materialise(
     ctx: &SessionContext,
     step: &Step,
     start: Start,
-    buckets: usize,
-    split: Option<Split>,
+    shape: Shape,
     params: &BTreeMap<&'static str, String>,
     work: &str,
 ) -> Result<StepPlan> {
     let started = std::time::Instant::now();
     let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
-    let buckets = step.buckets(buckets);
     let mut dir = format!("{work}{}/", step.table);
     let mut replanned = false;
-    let mut schema = write_step(ctx, step, (buckets, split), params, &dir, hash_first).await;
+    let mut schema = write_step(ctx, step, shape, params, &dir, hash_first).await;
     if let Err(e) = &schema {
         if start == Start::HashThenSortMerge && out_of_memory(e) {
             tracing::warn!(
@@ -398,10 +431,11 @@ async fn materialise(
             );
             replanned = true;
             dir = format!("{work}{}.sort-merge/", step.table);
-            schema = write_step(ctx, step, (buckets, split), params, &dir, false).await;
+            schema = write_step(ctx, step, shape, params, &dir, false).await;
         }
     }
-    register_written(ctx, step.table, &dir, &schema?, split.map(|s| s.column))?;
+    let split_by = shape.split.map(|s| s.column);
+    register_written(ctx, step.table, &dir, &schema?, split_by)?;
     let plan = StepPlan {
         table: step.table.to_string(),
         joins: if hash_first && !replanned {
@@ -411,7 +445,7 @@ async fn materialise(
         },
         replanned,
         from_previous_run: start == Start::SortMergeAsBefore,
-        buckets,
+        buckets: shape.buckets,
         seconds: started.elapsed().as_secs_f64(),
     };
     tracing::info!(
@@ -419,7 +453,7 @@ async fn materialise(
         joins = %plan.joins,
         replanned,
         from_previous_run = plan.from_previous_run,
-        buckets,
+        buckets = plan.buckets,
         seconds = plan.seconds,
         "materialised"
     );
@@ -431,19 +465,19 @@ async fn materialise(
 async fn write_step(
     ctx: &SessionContext,
     step: &Step,
-    (buckets, split): (usize, Option<Split>),
+    shape: Shape,
     params: &BTreeMap<&'static str, String>,
     dir: &str,
     hash_joins: bool,
 ) -> Result<SchemaRef> {
     let mut schema = None;
-    for bucket in 0..buckets {
+    for bucket in 0..shape.buckets {
         let mut p = params.clone();
         p.insert("BUCKET", bucket.to_string());
         for (file, text) in step.scripts {
             run_script(ctx, file, &render(file, text, &p)?).await?;
         }
-        let written = write_view(ctx, step.view, dir, hash_joins, split)
+        let written = write_view(ctx, step.view, dir, hash_joins, shape.split)
             .await
             .map_err(|e| Error::query(step.view, e))?;
         schema = Some(written);
@@ -676,6 +710,35 @@ mod tests {
         assert_eq!(key_buckets(&cfg(4096, 0), &inputs(10 * m, 50 * m)), 3);
         assert_eq!(key_buckets(&cfg(4096, 0), &inputs(100 * m, 180 * m)), 10);
         assert_eq!(key_buckets(&cfg(256, 0), &inputs(100 * m, 180 * m)), 64);
+    }
+
+    #[test]
+    fn flags_are_split_by_source_on_the_local_engine_only() {
+        let country = inputs(1000, 1800);
+        let local = Config::default();
+        let cluster = Config {
+            engine: crate::config::Engine::Standalone,
+            ..Config::default()
+        };
+        let run = |cfg, buckets| Layout {
+            buckets,
+            cfg,
+            inputs: &country,
+        };
+        let split = |step: &Step, run: &Layout| step.shape(run).split.map(|s| (s.column, s.writers));
+        for buckets in [1, 4] {
+            let local = run(&local, buckets);
+            assert_eq!(split(&SUBSCRIBERS, &local), Some(("carrier", 2)));
+            assert_eq!(split(&ACCOUNTS, &local), Some(("bank", 1)));
+            assert_eq!(split(&REPEATED_MSISDNS, &local), None);
+            assert_eq!(SUBSCRIBERS.shape(&local).buckets, buckets);
+            assert_eq!(REPEATED_ACCOUNTS.shape(&local).buckets, 1);
+        }
+        assert_eq!(split(&RESOLVED, &run(&local, 1)), None);
+        assert_eq!(split(&RESOLVED, &run(&local, 4)), Some(("person_bucket", 4)));
+        let cluster = run(&cluster, 1);
+        assert_eq!(split(&SUBSCRIBERS, &cluster), None);
+        assert_eq!(split(&ACCOUNTS, &cluster), None);
     }
 
     #[test]
