@@ -507,7 +507,11 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     for run in ["work/test-whole", "work/test-eight"] {
         let work = tree.path().join(run);
         let carriers = split_folders(&work.join("subscriber_flags"), "carrier");
-        assert_eq!(carriers.len(), inputs.subscribers.len(), "{run}: {carriers:?}");
+        assert_eq!(
+            carriers.len(),
+            inputs.subscribers.len(),
+            "{run}: {carriers:?}"
+        );
         let banks = split_folders(&work.join("account_flags"), "bank");
         assert_eq!(banks.len(), inputs.accounts.len(), "{run}: {banks:?}");
     }

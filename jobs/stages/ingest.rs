@@ -781,7 +781,10 @@ fn curated_props() -> parquet::file::properties::WriterProperties {
     UNIQUE_PER_ROW
         .iter()
         .fold(builder, |b, column| {
-            b.set_column_dictionary_enabled(parquet::schema::types::ColumnPath::from(*column), false)
+            b.set_column_dictionary_enabled(
+                parquet::schema::types::ColumnPath::from(*column),
+                false,
+            )
         })
         .build()
 }

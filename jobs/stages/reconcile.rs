@@ -125,6 +125,9 @@ struct Step {
     /// their joins were planned goes in the run record). The others are
     /// aggregations over all rows, run once.
     per_bucket: bool,
+    /// Its hash join holds its build side whole, in one table, on the local
+    /// engine (see [`Shape::one_build_table`]).
+    one_build_table: bool,
 }
 
 /// How a materialised table's files are split: by which column, and how
@@ -149,6 +152,15 @@ struct Layout<'a> {
 struct Shape {
     buckets: usize,
     split: Option<Split>,
+    /// Hash joins built as one table the probe side's partitions share,
+    /// instead of both sides repartitioned by key into a table per
+    /// partition. For `resolved`: the holder rows (every column of the
+    /// flags to come) then stream past the registry's keys without being
+    /// hashed and copied into partitions first. 10M persons, 4 GiB: the
+    /// step 45-50 s -> 41 s, 480 MiB less at its peak. Same rows, same
+    /// memory reserved for the table. Not on a cluster, where one table
+    /// would be a broadcast of the registry to every executor.
+    one_build_table: bool,
 }
 
 impl Step {
@@ -158,6 +170,7 @@ impl Step {
         Shape {
             buckets,
             split: self.file_split(buckets, run),
+            one_build_table: self.one_build_table && run.cfg.engine == crate::config::Engine::Local,
         }
     }
 
@@ -199,6 +212,7 @@ const RESOLVED: Step = Step {
     split_by: Some("person_bucket"),
     by_source: None,
     per_bucket: true,
+    one_build_table: true,
 };
 
 const SUBSCRIBERS: Step = Step {
@@ -208,6 +222,7 @@ const SUBSCRIBERS: Step = Step {
     split_by: None,
     by_source: Some(Extract::Subscribers),
     per_bucket: true,
+    one_build_table: false,
 };
 
 const REPEATED_MSISDNS: Step = Step {
@@ -217,6 +232,7 @@ const REPEATED_MSISDNS: Step = Step {
     split_by: None,
     by_source: None,
     per_bucket: false,
+    one_build_table: false,
 };
 
 const REPEATED_ACCOUNTS: Step = Step {
@@ -226,6 +242,7 @@ const REPEATED_ACCOUNTS: Step = Step {
     split_by: None,
     by_source: None,
     per_bucket: false,
+    one_build_table: false,
 };
 
 const ACCOUNTS: Step = Step {
@@ -235,6 +252,7 @@ const ACCOUNTS: Step = Step {
     split_by: None,
     by_source: Some(Extract::Accounts),
     per_bucket: true,
+    one_build_table: false,
 };
 
 /// The materialised tables, in the order they are computed.
@@ -370,6 +388,7 @@ async fn split_by_bucket(
         view,
         dir,
         true,
+        false,
         Some(Split {
             column: "bucket",
             writers: buckets,
@@ -477,7 +496,8 @@ async fn write_step(
         for (file, text) in step.scripts {
             run_script(ctx, file, &render(file, text, &p)?).await?;
         }
-        let written = write_view(ctx, step.view, dir, hash_joins, shape.split)
+        let one_table = shape.one_build_table;
+        let written = write_view(ctx, step.view, dir, hash_joins, one_table, shape.split)
             .await
             .map_err(|e| Error::query(step.view, e))?;
         schema = Some(written);
@@ -495,6 +515,7 @@ async fn write_view(
     view: &str,
     dir: &str,
     hash_joins: bool,
+    one_build_table: bool,
     split: Option<Split>,
 ) -> datafusion::error::Result<SchemaRef> {
     // These options hold for this one write: the session gets its own back
@@ -503,6 +524,10 @@ async fn write_view(
         ctx,
         |options| {
             options.optimizer.prefer_hash_join = hash_joins;
+            if hash_joins && one_build_table {
+                options.optimizer.hash_join_single_partition_threshold = usize::MAX;
+                options.optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
+            }
             if !hash_joins {
                 // The engine plans sort-merge joins only over two partitions or more.
                 options.execution.target_partitions = options.execution.target_partitions.max(2);
@@ -713,7 +738,7 @@ mod tests {
     }
 
     #[test]
-    fn flags_are_split_by_source_on_the_local_engine_only() {
+    fn flags_split_by_source_and_one_build_table_on_the_local_engine_only() {
         let country = inputs(1000, 1800);
         let local = Config::default();
         let cluster = Config {
@@ -725,7 +750,8 @@ mod tests {
             cfg,
             inputs: &country,
         };
-        let split = |step: &Step, run: &Layout| step.shape(run).split.map(|s| (s.column, s.writers));
+        let split =
+            |step: &Step, run: &Layout| step.shape(run).split.map(|s| (s.column, s.writers));
         for buckets in [1, 4] {
             let local = run(&local, buckets);
             assert_eq!(split(&SUBSCRIBERS, &local), Some(("carrier", 2)));
@@ -735,10 +761,17 @@ mod tests {
             assert_eq!(REPEATED_ACCOUNTS.shape(&local).buckets, 1);
         }
         assert_eq!(split(&RESOLVED, &run(&local, 1)), None);
-        assert_eq!(split(&RESOLVED, &run(&local, 4)), Some(("person_bucket", 4)));
+        assert_eq!(
+            split(&RESOLVED, &run(&local, 4)),
+            Some(("person_bucket", 4))
+        );
         let cluster = run(&cluster, 1);
         assert_eq!(split(&SUBSCRIBERS, &cluster), None);
         assert_eq!(split(&ACCOUNTS, &cluster), None);
+        // The registry's keys held as one hash table on the local engine only.
+        assert!(RESOLVED.shape(&run(&local, 1)).one_build_table);
+        assert!(!RESOLVED.shape(&cluster).one_build_table);
+        assert!(!SUBSCRIBERS.shape(&run(&local, 1)).one_build_table);
     }
 
     #[test]
