@@ -268,7 +268,8 @@ proptest! {
         // seen before are looked up, the others folded.
         let mut keys = normalize::NameKeys::default();
         for name in names.iter().chain(&names) {
-            prop_assert_eq!(keys.fold(name), normalize::name_key(name).as_str());
+            let want = normalize::name_key(name);
+            prop_assert_eq!(keys.fold(name), want.as_str());
         }
     }
 
