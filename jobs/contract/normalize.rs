@@ -100,7 +100,8 @@ impl NameKeys {
     }
 }
 
-/// One word of a name folded (its words, if dropping marks left spaces).
+/// One word of a name folded: `name_key` of the word, ASCII upper-cased
+/// directly (for ASCII, that is all `name_key` does).
 fn fold_word(word: &str) -> String {
     if word.is_ascii() {
         return word.to_ascii_uppercase();
