@@ -100,6 +100,16 @@ impl NameKeys {
     }
 }
 
+/// Full upper-case mapping (an ID type), without going through Unicode
+/// tables for ASCII text.
+pub fn upper_case(s: &str) -> String {
+    if s.is_ascii() {
+        s.to_ascii_uppercase()
+    } else {
+        s.to_uppercase()
+    }
+}
+
 /// One word of a name folded: `name_key` of the word, ASCII upper-cased
 /// directly (for ASCII, that is all `name_key` does).
 fn fold_word(word: &str) -> String {
@@ -219,6 +229,24 @@ mod tests {
             assert_eq!(keys.fold(name), name_key(name), "{name:?}");
             assert_eq!(keys.fold(name), name_key(name), "{name:?} again");
         }
+    }
+
+    #[test]
+    fn word_table_starts_again_past_its_bound() {
+        let mut keys = NameKeys::default();
+        for i in 0..NameKeys::MAX_WORDS + 10 {
+            let name = format!("Nguyễn w{i}");
+            assert_eq!(keys.fold(&name), name_key(&name));
+            assert!(keys.words.len() <= NameKeys::MAX_WORDS);
+        }
+        assert!(keys.words.len() < 20, "{} words kept", keys.words.len());
+    }
+
+    #[test]
+    fn upper_case_is_the_full_mapping() {
+        assert_eq!(upper_case("cccd"), "CCCD");
+        assert_eq!(upper_case("Cmnd"), "CMND");
+        assert_eq!(upper_case("ß đ"), "SS Đ");
     }
 
     #[test]

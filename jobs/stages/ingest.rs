@@ -38,7 +38,7 @@ use crate::curated::{curated_schema, rejects_schema};
 use crate::display::printable;
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::night::NightDate;
-use crate::normalize::{clean_text, mask_id, phone, NameKeys};
+use crate::normalize::{clean_text, mask_id, phone, upper_case, NameKeys};
 use crate::schema::{ColumnSpec, Extract, ExtractSchema};
 use crate::store::{Listing, NameForm, Root};
 use crate::{Error, Result};
@@ -787,15 +787,6 @@ fn curated_props() -> parquet::file::properties::WriterProperties {
             )
         })
         .build()
-}
-
-/// Upper case, without going through Unicode tables for ASCII text.
-fn upper_case(s: &str) -> String {
-    if s.is_ascii() {
-        s.to_ascii_uppercase()
-    } else {
-        s.to_uppercase()
-    }
 }
 
 /// Where a batch comes from, for row ids and reject positions.

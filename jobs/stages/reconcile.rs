@@ -139,11 +139,22 @@ struct Split {
 }
 
 /// What a run's steps are laid out by: the key buckets of its big joins,
-/// its engine and its sources.
+/// whether it runs on the local engine, and its sources.
 struct Layout<'a> {
     buckets: usize,
-    cfg: &'a Config,
+    local: bool,
     inputs: &'a Inputs,
+}
+
+impl<'a> Layout<'a> {
+    fn new(buckets: usize, cfg: &Config, inputs: &'a Inputs) -> Self {
+        let local = cfg.engine == crate::config::Engine::Local;
+        Layout {
+            buckets,
+            local,
+            inputs,
+        }
+    }
 }
 
 /// How one step is computed and written in a run: in how many buckets, its
@@ -170,7 +181,7 @@ impl Step {
         Shape {
             buckets,
             split: self.file_split(buckets, run),
-            one_build_table: self.one_build_table && run.cfg.engine == crate::config::Engine::Local,
+            one_build_table: self.one_build_table && run.local,
         }
     }
 
@@ -183,9 +194,7 @@ impl Step {
             let writers = buckets;
             return Some(Split { column, writers });
         }
-        let extract = self
-            .by_source
-            .filter(|_| run.cfg.engine == crate::config::Engine::Local)?;
+        let extract = self.by_source.filter(|_| run.local)?;
         let sources = match extract {
             Extract::Subscribers => &run.inputs.subscribers,
             _ => &run.inputs.accounts,
@@ -297,11 +306,7 @@ pub async fn reconcile(
         Joins::Auto => Start::HashThenSortMerge,
         Joins::Hash => Start::HashOnly,
     };
-    let run = Layout {
-        buckets,
-        cfg,
-        inputs,
-    };
+    let run = Layout::new(buckets, cfg, inputs);
     let mut plans = vec![];
     for step in MATERIALISED {
         let plan = materialise(ctx, step, joins(step.table), step.shape(&run), &p, work).await?;
@@ -745,11 +750,7 @@ mod tests {
             engine: crate::config::Engine::Standalone,
             ..Config::default()
         };
-        let run = |cfg, buckets| Layout {
-            buckets,
-            cfg,
-            inputs: &country,
-        };
+        let run = |cfg, buckets| Layout::new(buckets, cfg, &country);
         let split =
             |step: &Step, run: &Layout| step.shape(run).split.map(|s| (s.column, s.writers));
         for buckets in [1, 4] {
