@@ -10,17 +10,21 @@
 -- ${BUCKETS}; 0 when they are not digits (such a key matches nothing it
 -- could miss: both sides of the join use the same function). ID numbers end
 -- in a serial number, so buckets come out even. With ${BUCKETS} = 1 every
--- row is in bucket 0 and each step runs once, over everything.
+-- row is in bucket 0 and each step runs once, over everything (written as
+-- a CASE so that the engine folds it to the constant 0, and drops the
+-- bucket filters of later steps, instead of computing it for every row).
 --
 -- When the run is split (${BUCKETS} > 1), the two views below are first
 -- written to the run's work folder split by bucket (one folder per bucket),
 -- so that a bucket reads only its own rows.
 CREATE VIEW id_checks_by_bucket AS
 SELECT *,
-       abs(coalesce(try_cast(right(id_number, 6) AS BIGINT), 0)) % ${BUCKETS} AS bucket
+       CASE WHEN ${BUCKETS} = 1 THEN 0
+            ELSE abs(coalesce(try_cast(right(id_number, 6) AS BIGINT), 0)) % ${BUCKETS} END AS bucket
 FROM id_checks;
 
 CREATE VIEW identity_keys_by_bucket AS
 SELECT *,
-       abs(coalesce(try_cast(right(key_value, 6) AS BIGINT), 0)) % ${BUCKETS} AS bucket
+       CASE WHEN ${BUCKETS} = 1 THEN 0
+            ELSE abs(coalesce(try_cast(right(key_value, 6) AS BIGINT), 0)) % ${BUCKETS} END AS bucket
 FROM identity_keys

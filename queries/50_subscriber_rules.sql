@@ -13,7 +13,7 @@ SELECT *
 FROM resolved
 WHERE kind = 'S' AND person_bucket = ${BUCKET};
 
--- OVER_LIMIT: the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
+-- OVER_LIMIT (persons by person_row: step 20): the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
 -- resolved rows across all carriers; that person's rows ranked by
 -- activated_on, carrier, msisdn (then row position, for exact ties) after
 -- the limit get it.
@@ -21,16 +21,16 @@ CREATE OR REPLACE VIEW over_limit_lines AS
 SELECT source, row_id
 FROM (
     SELECT r.source, r.row_id,
-           ROW_NUMBER() OVER (PARTITION BY r.person_id
+           ROW_NUMBER() OVER (PARTITION BY r.person_row
                               ORDER BY r.since, r.source, r.key, r.row_id) AS line_rank
     FROM (
-        SELECT person_id
+        SELECT person_row
         FROM bucket_lines
-        WHERE person_id IS NOT NULL
-        GROUP BY person_id
+        WHERE person_row IS NOT NULL
+        GROUP BY person_row
         HAVING count(*) > ${MAX_SUBSCRIPTIONS_PER_PERSON}
     ) heavy
-    JOIN bucket_lines r ON r.person_id = heavy.person_id
+    JOIN bucket_lines r ON r.person_row = heavy.person_row
 ) ranked
 WHERE line_rank > ${MAX_SUBSCRIPTIONS_PER_PERSON};
 
@@ -42,7 +42,7 @@ SELECT r.* EXCLUDE (over_limit_row),
        (d.key IS NOT NULL) AS duplicate_msisdn,
        -- NO_BIOMETRIC (§7): resolved, and biometric_verified is false (null,
        -- not checked yet or a version-1 extract, is not flagged).
-       coalesce(r.person_id IS NOT NULL AND NOT r.biometric_verified, false) AS no_biometric,
+       coalesce(r.person_row IS NOT NULL AND NOT r.biometric_verified, false) AS no_biometric,
        -- OWNER_DENIED (§7): in scope, resolved or not, and the registered
        -- owner answered through VNeID that the number is not theirs.
        coalesce(r.in_scope AND r.owner_confirmation = 'denied', false) AS owner_denied

@@ -5,36 +5,37 @@
 -- compares rows of different persons: the repeated numbers come from step
 -- 55, over all rows.
 -- A phone "belongs" to a person when some subscriber row with that msisdn, in
--- any carrier's extract used for the run, is resolved to that person.
+-- any carrier's extract used for the run, is resolved to that person
+-- (persons by person_row: step 20).
 CREATE OR REPLACE VIEW subscriber_phones AS
-SELECT DISTINCT key AS msisdn, person_id
+SELECT DISTINCT key AS msisdn, person_row
 FROM resolved
-WHERE kind = 'S' AND person_id IS NOT NULL AND person_bucket = ${BUCKET};
+WHERE kind = 'S' AND person_row IS NOT NULL AND person_bucket = ${BUCKET};
 
 CREATE OR REPLACE VIEW account_rules AS
 SELECT a.* EXCLUDE (phone_holder),
        (d.key IS NOT NULL) AS duplicate_account,
 
        -- OTP_PHONE_MISSING: resolved row whose otp_msisdn is null (or empty).
-       (a.person_id IS NOT NULL AND NOT a.otp_present) AS otp_phone_missing,
+       (a.person_row IS NOT NULL AND NOT a.otp_present) AS otp_phone_missing,
 
        -- OTP_PHONE_MISMATCH: resolved row whose otp_msisdn does not normalise
        -- (otp_msisdn is then null while otp_present), or whose phone is not
        -- held by the same person at any carrier.
-       (a.person_id IS NOT NULL AND a.otp_present AND a.phone_holder IS NULL) AS otp_phone_mismatch,
+       (a.person_row IS NOT NULL AND a.otp_present AND a.phone_holder IS NULL) AS otp_phone_mismatch,
 
        -- NO_BIOMETRIC: resolved row whose biometric_verified is false.
-       (a.person_id IS NOT NULL AND NOT a.biometric_verified) AS no_biometric
+       (a.person_row IS NOT NULL AND NOT a.biometric_verified) AS no_biometric
 -- "smaller RIGHT JOIN accounts" on purpose: the engine holds the left side
 -- of a join in memory as a hash table and streams the right side (two narrow
 -- columns of phones and the few duplicated accounts, not every account row).
 FROM duplicate_accounts d
 RIGHT JOIN (
-    SELECT a.*, p.person_id AS phone_holder
+    SELECT a.*, p.person_row AS phone_holder
     FROM subscriber_phones p
     RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'A' AND person_bucket = ${BUCKET}) a
             ON p.msisdn = a.otp_msisdn
-           AND p.person_id = a.person_id
+           AND p.person_row = a.person_row
 ) a
        ON d.source = a.source
       AND d.key = a.key
