@@ -6,13 +6,16 @@
 -- join key, so equal keys always meet in the same bucket, and each bucket's
 -- hash table holds 1/${BUCKETS} of the whole.
 --
--- The function: the key's last six characters read as a number, modulo
--- ${BUCKETS}; 0 when they are not digits (such a key matches nothing it
--- could miss: both sides of the join use the same function). ID numbers end
+-- The function of the two views below (the key buckets of step 40): the
+-- key's last six characters read as a number, modulo ${BUCKETS}; 0 when
+-- they are not digits (such a key matches nothing it could miss: both
+-- sides of the join use the same function). ID numbers end
 -- in a serial number, so buckets come out even. With ${BUCKETS} = 1 every
 -- row is in bucket 0 and each step runs once, over everything (written as
 -- a CASE so that the engine folds it to the constant 0, and drops the
 -- bucket filters of later steps, instead of computing it for every row).
+-- The person buckets of steps 50 and 60 are numbered by step 40 from the
+-- person's registry row instead (person_bucket).
 --
 -- When the run is split (${BUCKETS} > 1), the two views below are first
 -- written to the run's work folder split by bucket (one folder per bucket),

@@ -13,10 +13,10 @@ SELECT *
 FROM resolved
 WHERE kind = 'S' AND person_bucket = ${BUCKET};
 
--- OVER_LIMIT (persons by person_row: step 20): the person holds more than ${MAX_SUBSCRIPTIONS_PER_PERSON}
--- resolved rows across all carriers; that person's rows ranked by
--- activated_on, carrier, msisdn (then row position, for exact ties) after
--- the limit get it.
+-- OVER_LIMIT (persons by person_row: step 20): the person holds more than
+-- ${MAX_SUBSCRIPTIONS_PER_PERSON} resolved rows across all carriers; that
+-- person's rows ranked by activated_on, carrier, msisdn (then row position,
+-- for exact ties) after the limit get it.
 CREATE OR REPLACE VIEW over_limit_lines AS
 SELECT source, row_id
 FROM (
