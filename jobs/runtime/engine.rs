@@ -343,6 +343,41 @@ pub async fn query(ctx: &SessionContext, file: &str, sql: &str) -> Result<DataFr
     ctx.sql(sql).await.map_err(|e| Error::query(file, e))
 }
 
+/// A session of its own beside `ctx`: the same configuration, runtime
+/// (memory pool, spill, object stores) and planner (local or cluster), but
+/// its own tables, starting with `tables` taken from `ctx`. Queries that
+/// register tables under fixed names (a report's `previous_clock`, say) can
+/// then run at the same time, each in its own session.
+pub async fn side_session(ctx: &SessionContext, tables: &[&str]) -> Result<SessionContext> {
+    use datafusion::catalog::{
+        CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList,
+        MemorySchemaProvider,
+    };
+    use datafusion::execution::SessionStateBuilder;
+    let state = ctx.state();
+    let names = &state.config().options().catalog;
+    let catalog = MemoryCatalogProvider::new();
+    catalog
+        .register_schema(&names.default_schema, Arc::new(MemorySchemaProvider::new()))
+        .map_err(|e| Error::query("side session", e))?;
+    let catalogs = MemoryCatalogProviderList::new();
+    catalogs.register_catalog(names.default_catalog.clone(), Arc::new(catalog));
+    let side = SessionContext::new_with_state(
+        SessionStateBuilder::new_from_existing(state)
+            .with_catalog_list(Arc::new(catalogs))
+            .build(),
+    );
+    for table in tables {
+        let provider = ctx
+            .table_provider(*table)
+            .await
+            .map_err(|e| Error::query(*table, e))?;
+        side.register_table(*table, provider)
+            .map_err(|e| Error::query(*table, e))?;
+    }
+    Ok(side)
+}
+
 /// The key column of a source's report (and delta list) of `extract`.
 pub fn report_key_column(extract: Extract) -> &'static str {
     match extract {
