@@ -334,8 +334,14 @@ async fn the_nightly_job_publishes_and_metrics_match_the_published_json() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_job_that_fails_twice_is_retried_and_every_attempt_recorded() {
     let t = Tree::sample();
-    // The store refuses the first two writes of a publication, then recovers.
-    let flaky = Arc::new(Flaky::fails_first(t.root().store(), "publications/", 2));
+    // The store refuses the first two writes of a publication's rejects
+    // report (one write per attempt, after the sources' reports, which are
+    // written two at a time), then recovers.
+    let flaky = Arc::new(Flaky::fails_first_where(
+        t.root().store(),
+        "/reports/rejects/",
+        2,
+    ));
     let root = Root::from_store(flaky, "flaky");
     let mut cfg = config(NEVER, "0 0 4 * * *");
     cfg.serve.catch_up_days = 1;

@@ -37,6 +37,7 @@ pub use crate::publications::{
 };
 use crate::publications::{pointer_key, published_key, Pointer};
 use crate::reasons::{codes, REASONS};
+use crate::reconcile::flags_table;
 use crate::schema::Extract;
 pub use crate::store::PublishedFile;
 use crate::store::Root;
@@ -322,16 +323,21 @@ async fn spawn_report(
         tracing::info!(source = %target.chosen.source, seconds, "report written");
         Ok::<_, Error>(files)
     };
-    tokio::spawn(report.in_current_span())
+    let mut task = Stopped(tokio::spawn(report.in_current_span()));
+    (&mut task.0)
         .await
         .map_err(|e| Error::CannotRun(format!("writing a report: {e}")))?
 }
 
-/// The flags table the reports of `extract` read.
-fn flags_table(extract: Extract) -> &'static str {
-    match extract {
-        Extract::Subscribers => "subscriber_flags",
-        _ => "account_flags",
+/// A spawned task that is aborted when dropped. When one source's report
+/// fails, `write_reports` returns and drops the report still being written:
+/// it must not go on writing into a run that has failed (nor into the next
+/// attempt's time).
+struct Stopped<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for Stopped<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -1000,5 +1006,24 @@ mod tests {
         assert_eq!(pct(2, 3), Some(66.67));
         // exact binary tie 3.125 -> 3.12 (ties to even)
         assert_eq!(pct(1, 32), Some(3.12));
+    }
+
+    #[tokio::test]
+    async fn a_report_task_dropped_before_it_ends_does_no_more_work() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let late = |done: Arc<AtomicBool>| async move {
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            done.store(true, Ordering::SeqCst);
+        };
+        let (kept, dropped) = (
+            Arc::new(AtomicBool::new(false)),
+            Arc::new(AtomicBool::new(false)),
+        );
+        let mut task = Stopped(tokio::spawn(late(kept.clone())));
+        drop(Stopped(tokio::spawn(late(dropped.clone()))));
+        (&mut task.0).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert!(kept.load(Ordering::SeqCst));
+        assert!(!dropped.load(Ordering::SeqCst), "the dropped task ran on");
     }
 }

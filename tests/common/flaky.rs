@@ -29,6 +29,8 @@ pub struct Flaky {
     pub writes: AtomicUsize,
     /// Count (and fail) reads under the prefix instead of writes.
     pub reads: bool,
+    /// `prefix` may stand anywhere in the key, not only at its start.
+    pub anywhere: bool,
 }
 
 impl Flaky {
@@ -40,6 +42,16 @@ impl Flaky {
     /// The first `n` writes under `prefix` fail, then the store recovers.
     pub fn fails_first(inner: Arc<dyn ObjectStore>, prefix: &str, n: usize) -> Flaky {
         Flaky::new(inner, prefix, 0, n, Duration::ZERO)
+    }
+
+    /// The first `n` writes whose key holds `part` anywhere fail, then the
+    /// store recovers (`part` may name a step written once per attempt, so
+    /// that each attempt meets exactly one failure).
+    pub fn fails_first_where(inner: Arc<dyn ObjectStore>, part: &str, n: usize) -> Flaky {
+        Flaky {
+            anywhere: true,
+            ..Flaky::new(inner, part, 0, n, Duration::ZERO)
+        }
     }
 
     /// The first `n` reads under `prefix` fail (a store outage while
@@ -71,6 +83,7 @@ impl Flaky {
             delay,
             writes: AtomicUsize::new(0),
             reads: false,
+            anywhere: false,
         }
     }
 
@@ -89,7 +102,13 @@ impl Flaky {
     }
 
     async fn count(&self, location: &Path) -> object_store::Result<()> {
-        if !location.as_ref().starts_with(&self.prefix) {
+        let key = location.as_ref();
+        let hit = if self.anywhere {
+            key.contains(&self.prefix)
+        } else {
+            key.starts_with(&self.prefix)
+        };
+        if !hit {
             return Ok(());
         }
         if !self.delay.is_zero() {
