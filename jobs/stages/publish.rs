@@ -37,7 +37,6 @@ pub use crate::publications::{
 };
 use crate::publications::{pointer_key, published_key, Pointer};
 use crate::reasons::{codes, REASONS};
-use crate::reconcile::flags_table;
 use crate::schema::Extract;
 pub use crate::store::PublishedFile;
 use crate::store::Root;
@@ -338,6 +337,16 @@ struct Stopped<T>(tokio::task::JoinHandle<T>);
 impl<T> Drop for Stopped<T> {
     fn drop(&mut self) {
         self.0.abort();
+    }
+}
+
+/// The flags table the reports of `extract` read (materialised by reconcile;
+/// a stage does not import another, so the name is spelled here as in
+/// `queries/80` and `81`).
+fn flags_table(extract: Extract) -> &'static str {
+    match extract {
+        Extract::Subscribers => "subscriber_flags",
+        _ => "account_flags",
     }
 }
 

@@ -228,14 +228,6 @@ const RESOLVED: Step = Step {
     one_build_table: true,
 };
 
-/// The flags table of `extract`'s rows, which its reports read.
-pub fn flags_table(extract: Extract) -> &'static str {
-    match extract {
-        Extract::Subscribers => SUBSCRIBERS.table,
-        _ => ACCOUNTS.table,
-    }
-}
-
 const SUBSCRIBERS: Step = Step {
     table: "subscriber_flags",
     view: "subscriber_flags_v",
