@@ -173,8 +173,8 @@ struct Shape {
     /// of `resolved` stream past the lines over the limit, the repeated
     /// keys and a bucket's phones the same way (1M persons, day 1, one A/B
     /// of the whole step: subscribers 2.93 -> 2.68 s, accounts 2.61 ->
-    /// 2.43 s). Not on a
-    /// cluster, where one table would be a broadcast to every executor.
+    /// 2.43 s). Not on a cluster, where one table would be a broadcast to
+    /// every executor.
     one_build_table: bool,
 }
 
