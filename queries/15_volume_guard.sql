@@ -9,7 +9,12 @@
 --   flagged_keys    the keys of the source's report of the newest published
 --                   night (empty for the registry, which has no reports):
 --                   records the source was told to clean up may go.
--- ${KEY} is the key column: msisdn, account_number, or person_id.
+-- ${ROW_KEY} is the key of a row (${REPORT_KEY} of a reported one): the
+-- column msisdn, account_number or person_id, as is for the last two. An
+-- msisdn is compared as a number, CAST(msisdn AS BIGINT): a curated msisdn,
+-- and a reported one, is always `84` and nine digits (contract §3), so
+-- equal numbers are equal msisdns, and the engine groups numbers much
+-- faster than text.
 --
 -- lost_keys: keys of the reference that are neither among the upload's
 -- accepted rows nor flagged. The upload is held when lost_keys is more than
@@ -21,11 +26,11 @@
 -- it (one aggregation instead of a DISTINCT and two EXCEPTs, each of which
 -- built a hash table of the whole extract).
 WITH all_keys AS (
-    SELECT ${KEY} AS key, 1 AS in_reference, 0 AS kept FROM reference_rows
+    SELECT ${ROW_KEY} AS key, 1 AS in_reference, 0 AS kept FROM reference_rows
     UNION ALL
-    SELECT ${KEY} AS key, 0 AS in_reference, 1 AS kept FROM upload_rows
+    SELECT ${ROW_KEY} AS key, 0 AS in_reference, 1 AS kept FROM upload_rows
     UNION ALL
-    SELECT key, 0 AS in_reference, 1 AS kept FROM flagged_keys
+    SELECT ${REPORT_KEY} AS key, 0 AS in_reference, 1 AS kept FROM flagged_keys
 ),
 per_key AS (
     SELECT max(in_reference) AS in_reference, max(kept) AS kept

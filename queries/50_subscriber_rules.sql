@@ -38,8 +38,8 @@ CREATE OR REPLACE VIEW subscriber_rules AS
 SELECT r.* EXCLUDE (over_limit_row),
        (r.over_limit_row IS NOT NULL) AS over_limit,
        -- DUPLICATE_MSISDN: the msisdn is in more than one row across all
-       -- carriers (the repeated numbers: step 55).
-       (d.key IS NOT NULL) AS duplicate_msisdn,
+       -- carriers (the repeated numbers, as numbers: step 55).
+       (d.msisdn_number IS NOT NULL) AS duplicate_msisdn,
        -- NO_BIOMETRIC (§7): resolved, and biometric_verified is false (null,
        -- not checked yet or a version-1 extract, is not flagged).
        coalesce(r.person_row IS NOT NULL AND NOT r.biometric_verified, false) AS no_biometric,
@@ -57,4 +57,4 @@ RIGHT JOIN (
     RIGHT JOIN bucket_lines r
             ON o.source = r.source AND o.row_id = r.row_id
 ) r
-       ON d.key = r.key
+       ON d.msisdn_number = CAST(r.key AS BIGINT)

@@ -10,12 +10,17 @@
 -- persons: 9.1 + 10.5 s against 29.9 s).
 
 -- DUPLICATE_MSISDN: the msisdn is in more than one subscriber row across all
--- carriers.
+-- carriers. Grouped as a number: a curated msisdn is always `84` and nine
+-- digits (contract §3; rows that do not normalise are rejects), so two
+-- msisdns are equal exactly when their numbers are, and the engine groups
+-- and joins numbers much faster than text (10M persons, 4 GiB: this view
+-- took 4.0 s on day 1 and 7.2 s on day 2 grouped as text, 1.5-2.5 s as
+-- numbers).
 CREATE OR REPLACE VIEW duplicate_msisdns_v AS
-SELECT key
+SELECT CAST(key AS BIGINT) AS msisdn_number
 FROM resolved
 WHERE kind = 'S'
-GROUP BY key
+GROUP BY CAST(key AS BIGINT)
 HAVING count(*) > 1;
 
 -- DUPLICATE_ACCOUNT: the account_number is in more than one row of one

@@ -6,9 +6,12 @@
 -- 55, over all rows.
 -- A phone "belongs" to a person when some subscriber row with that msisdn, in
 -- any carrier's extract used for the run, is resolved to that person
--- (persons by person_row: step 20).
+-- (persons by person_row: step 20). Phones are compared as numbers: a
+-- curated msisdn, and a curated otp_msisdn that is not null, is always `84`
+-- and nine digits (contract §3; an otp_msisdn that does not normalise is
+-- null), so equal numbers are equal phones.
 CREATE OR REPLACE VIEW subscriber_phones AS
-SELECT DISTINCT key AS msisdn, person_row
+SELECT DISTINCT CAST(key AS BIGINT) AS msisdn_number, person_row
 FROM resolved
 WHERE kind = 'S' AND person_row IS NOT NULL AND person_bucket = ${BUCKET};
 
@@ -34,7 +37,7 @@ RIGHT JOIN (
     SELECT a.*, p.person_row AS phone_holder
     FROM subscriber_phones p
     RIGHT JOIN (SELECT * FROM resolved WHERE kind = 'A' AND person_bucket = ${BUCKET}) a
-            ON p.msisdn = a.otp_msisdn
+            ON p.msisdn_number = CAST(a.otp_msisdn AS BIGINT)
            AND p.person_row = a.person_row
 ) a
        ON d.source = a.source
