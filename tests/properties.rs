@@ -330,3 +330,40 @@ fn check_answers_every_damaged_parquet_file() {
         })
         .unwrap();
 }
+
+// Regression cases proptest found, kept by name.
+
+/// CI, stop 28: a control byte written over a column name in the Parquet
+/// footer. The reader's error quotes the damaged name ("expected field named
+/// \0ull_name"), and the rejection reason carried the raw byte. A reason
+/// quotes a reader's error escaped and cut, like any text from a sender.
+#[tokio::test]
+async fn a_control_byte_in_a_footer_column_name_is_escaped_in_the_reason() {
+    let src = crate::common::sample_dir()
+        .join("landing/subscribers/carrier=VIETTEL/date=2026-11-20/part-0.parquet");
+    let good = std::fs::read(&src).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part-0.parquet");
+    for (name, byte) in [(&b"full_name"[..], 0u8), (&b"activated_on"[..], 0x1a)] {
+        // The footer holds each name in plain bytes (its schema element and
+        // its column chunk's path): damage every copy alike.
+        let mut bytes = good.clone();
+        let at: Vec<usize> = (0..good.len() - name.len())
+            .filter(|&i| &good[i..i + name.len()] == name)
+            .collect();
+        assert!(!at.is_empty(), "column name in the footer");
+        for i in at {
+            bytes[i + name.len() / 2] = byte;
+        }
+        std::fs::write(&path, &bytes).unwrap();
+        let c = junkrecon::ingest::check_local(&path, junkrecon::schema::Extract::Subscribers)
+            .await
+            .unwrap();
+        let reason = c
+            .upload_rejected
+            .expect("a damaged footer rejects the file");
+        assert!(reason.starts_with("unreadable part-0.parquet"), "{reason}");
+        assert!(reason.contains(&format!("\\u{{{byte:x}}}")), "{reason}");
+        assert_one_short_line(&reason);
+    }
+}

@@ -181,9 +181,11 @@ impl ExtractSchema {
                     return Err(format!(
                         "column {} is {}, contract says {}",
                         col.name,
-                        f.data_type(),
+                        // A nested type's Display names its child fields,
+                        // which come from the sender's file.
+                        crate::display::excerpt(&f.data_type().to_string(), 160),
                         col.ty.contract_name()
-                    ))
+                    ));
                 }
                 Ok(_) => {}
             }

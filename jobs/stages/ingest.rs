@@ -35,7 +35,7 @@ use crate::catalog::UploadStatus;
 use crate::catalog::{self, Decision};
 use crate::config::Config;
 use crate::curated::{curated_schema, rejects_schema};
-use crate::display::printable;
+use crate::display::{excerpt, printable};
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
 use crate::night::NightDate;
 use crate::normalize::{clean_text, mask_id, phone, upper_case, NameKeys};
@@ -581,6 +581,13 @@ async fn validate_and_curate(
     })
 }
 
+/// A Parquet or Arrow error as quoted in a rejection reason. Such a message
+/// can echo bytes of the sender's file (a damaged column name, say), so it is
+/// escaped and cut like any other untrusted text: the reason stays one short line.
+fn quoted(e: impl std::fmt::Display) -> String {
+    excerpt(&e.to_string(), 240)
+}
+
 /// Opens a Parquet file's footer for streaming (ranged reads). The error is
 /// the rejection reason: `unreadable NAME: not valid Parquet (...)`.
 #[allow(deprecated)]
@@ -593,7 +600,7 @@ async fn open_parquet(
     let reader = ParquetObjectReader::new(root.store(), Path::from(path)).with_file_size(size);
     ParquetRecordBatchStreamBuilder::new(reader)
         .await
-        .map_err(|e| format!("unreadable {name}: not valid Parquet ({e})"))
+        .map_err(|e| format!("unreadable {name}: not valid Parquet ({})", quoted(e)))
 }
 
 /// Presence, checksum, readable footer, row count, schema. Returns the file size.
@@ -690,7 +697,7 @@ async fn curate_file(
     let mask = ProjectionMask::roots(builder.parquet_schema(), roots);
     let mut stream = match builder.with_projection(mask).with_batch_size(65536).build() {
         Ok(s) => s,
-        Err(e) => return Ok(Err(format!("unreadable {}: {e}", f.name))),
+        Err(e) => return Ok(Err(format!("unreadable {}: {}", f.name, quoted(e)))),
     };
     let schema = curated_schema(extract);
     let mut writer = match out {
@@ -712,9 +719,10 @@ async fn curate_file(
             Ok(b) => b,
             Err(e) => {
                 return Ok(Err(format!(
-                    "unreadable {}: failed after row {} ({e})",
+                    "unreadable {}: failed after row {} ({})",
                     f.name,
-                    next_row - 1
+                    next_row - 1,
+                    quoted(e)
                 )))
             }
         };
