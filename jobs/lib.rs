@@ -25,6 +25,7 @@
 //! - [`guard`]: the store wrapper that refuses every change under `landing/`, whoever asks.
 //! - [`lease`]: one job at a time per root, across processes, with expiry and a fence.
 //! - [`engine`]: the DataFusion session from `Config`, table registration, scoped options, SQL rendering.
+//! - [`held`]: work tables held in memory, with their reservation in the session's pool.
 //! - [`logging`]: the binary's log set-up, with a cap on other crates' levels (their debug output holds personal data).
 //!
 //! `records/`: what the store remembers between nights.
@@ -111,6 +112,8 @@ pub mod engine;
 pub mod error;
 #[path = "runtime/guard.rs"]
 pub mod guard;
+#[path = "runtime/held.rs"]
+pub mod held;
 #[path = "runtime/lease.rs"]
 pub mod lease;
 #[path = "runtime/logging.rs"]

@@ -313,6 +313,8 @@ async fn a_limited_session_never_parks_in_a_repartition_spill() {
 struct HashTablesUpTo {
     cap: usize,
     largest: std::sync::atomic::AtomicUsize,
+    /// Whether it refuses every work table held in memory as well.
+    no_work_tables: bool,
     pool: UnboundedMemoryPool,
 }
 
@@ -321,6 +323,7 @@ impl HashTablesUpTo {
         HashTablesUpTo {
             cap,
             largest: Default::default(),
+            no_work_tables: false,
             pool: UnboundedMemoryPool::default(),
         }
     }
@@ -343,6 +346,12 @@ impl MemoryPool for HashTablesUpTo {
         self.pool.shrink(r, n)
     }
     fn try_grow(&self, r: &MemoryReservation, n: usize) -> DfResult<()> {
+        if self.no_work_tables && r.consumer().name().starts_with("work table") {
+            return Err(DataFusionError::ResourcesExhausted(format!(
+                "{} refused",
+                r.consumer().name()
+            )));
+        }
         if r.consumer().name().starts_with("HashJoinInput") {
             let size = r.size() + n;
             if size > self.cap {
@@ -515,10 +524,28 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         let banks = split_folders(&work.join("account_flags"), "bank");
         assert_eq!(banks.len(), inputs.accounts.len(), "{run}: {banks:?}");
     }
-    // One bucket: nothing split, `resolved` is one folder of files.
+    // One bucket: nothing split, and `resolved` (small enough) held in
+    // memory, with its bytes reserved in the pool: no files.
     assert!(!tree.path().join("work/test-whole/buckets").exists());
-    let whole_resolved = std::fs::read_dir(tree.path().join("work/test-whole/resolved")).unwrap();
-    assert!(whole_resolved
-        .map(|e| e.unwrap().path())
+    assert!(!tree.path().join("work/test-whole/resolved").exists());
+    assert!(whole_pool.reserved() > 0);
+
+    // A pool that refuses to hold a work table: `resolved` is written as one
+    // folder of files instead, and the flags are the same.
+    let files_pool = Arc::new(HashTablesUpTo {
+        no_work_tables: true,
+        ..HashTablesUpTo::new(usize::MAX)
+    });
+    let files = junkrecon::engine::session_with_pool(&root, &cfg, Some(files_pool)).unwrap();
+    let plans = reconcile::reconcile(&files, &inputs, night(D1), &cfg, "work/test-files/", &[])
+        .await
+        .unwrap();
+    assert!(plans.iter().all(|p| p.joins == "hash" && !p.replanned));
+    assert_eq!(flags_text(&files).await, flags_text(&whole).await);
+    let files_resolved = std::fs::read_dir(tree.path().join("work/test-files/resolved")).unwrap();
+    let files_resolved: Vec<_> = files_resolved.map(|e| e.unwrap().path()).collect();
+    assert!(!files_resolved.is_empty());
+    assert!(files_resolved
+        .iter()
         .all(|p| p.extension().is_some_and(|x| x == "parquet")));
 }
