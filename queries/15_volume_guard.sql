@@ -10,11 +10,15 @@
 --                   night (empty for the registry, which has no reports):
 --                   records the source was told to clean up may go.
 -- ${ROW_KEY} is the key of a row (${REPORT_KEY} of a reported one): the
--- column msisdn, account_number or person_id, as is for the last two. An
--- msisdn is compared as a number, CAST(msisdn AS BIGINT): a curated msisdn,
--- and a reported one, is always `84` and nine digits (contract §3), so
--- equal numbers are equal msisdns, and the engine groups numbers much
--- faster than text.
+-- column msisdn, account_number or person_id.
+--
+-- A key of 1 to 17 ASCII digits is grouped as a number, the engine groups
+-- numbers much faster than text: its length × 10^17 + its value, so "0123"
+-- and "123" stay apart. A key starts with a digit when key >= '0' AND
+-- key < ':' (the next character after '9'); the cast then reads digits to
+-- the end or gives null (a sign is accepted only in first place). Curated
+-- keys never end in white space (ingest trims them), which the cast would
+-- skip. Every other key is grouped as text, with a null number.
 --
 -- lost_keys: keys of the reference that are neither among the upload's
 -- accepted rows nor flagged. The upload is held when lost_keys is more than
@@ -32,10 +36,17 @@ WITH all_keys AS (
     UNION ALL
     SELECT ${REPORT_KEY} AS key, 0 AS in_reference, 1 AS kept FROM flagged_keys
 ),
+coded AS (
+    SELECT CASE WHEN key >= '0' AND key < ':' AND octet_length(key) <= 17
+                THEN octet_length(key) * 100000000000000000 + TRY_CAST(key AS BIGINT)
+           END AS number,
+           key, in_reference, kept
+    FROM all_keys
+),
 per_key AS (
     SELECT max(in_reference) AS in_reference, max(kept) AS kept
-    FROM all_keys
-    GROUP BY key
+    FROM coded
+    GROUP BY number, CASE WHEN number IS NULL THEN key END
 )
 SELECT coalesce(sum(in_reference), 0)                                          AS reference_keys,
        coalesce(sum(CASE WHEN in_reference = 1 AND kept = 0 THEN 1 ELSE 0 END), 0) AS lost_keys

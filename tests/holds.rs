@@ -12,7 +12,7 @@ use junkrecon::config::Config;
 use junkrecon::manifest::UploadKey;
 use junkrecon::schema::Extract;
 
-use crate::common::{identity, read_parquet, subscribers, Person, Sub, Tree};
+use crate::common::{accounts, identity, read_parquet, subscribers, Acc, Person, Sub, Tree};
 
 const P1: Person = ("001090000001", None, "Nguyễn Văn An", "1990-01-02", None);
 const P2: Person = ("001085000002", None, "Trần Thị Bình", "1985-05-05", None);
@@ -151,6 +151,60 @@ async fn a_shrunk_upload_is_held_until_released() {
         .await
         .unwrap_err();
     assert!(e.to_string().contains("is not held"), "{e}");
+}
+
+/// The guard groups a key of digits as a number (its length and value) and
+/// any other key as text: keys that read as the same number, or as the same
+/// digits once a character is dropped, stay different keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_that_look_alike_as_numbers_are_counted_as_different_keys() {
+    let t = Tree::new();
+    t.upload("identity", "", D1, &[("p.parquet", identity(&[P1]))]);
+    let bank = |keys: &[&str]| {
+        let rows: Vec<Acc> = keys
+            .iter()
+            .map(|k| Acc {
+                // Organizations: never flagged, so no key may go.
+                holder_type: Some("organization"),
+                ..Acc::ok(k, &P1, "0912000001")
+            })
+            .collect();
+        accounts(&rows)
+    };
+    let first = [
+        "1",
+        "0123",
+        "00123",
+        "-123",
+        "12a3",
+        "\u{661}\u{662}\u{663}",
+        "012345678901234567",
+        "99999999999999999999",
+    ];
+    // Night 2 keeps "1" only; each other key has a twin here that reads as
+    // the same number, or as the same digits.
+    let second = [
+        "1",
+        "123",
+        "+123",
+        "0000123",
+        "12 3",
+        "12345678901234567",
+        "123456789012345678",
+        "9999999999999999999",
+    ];
+    t.upload("accounts", "BNK", D1, &[("part-0.parquet", bank(&first))]);
+    t.run(D1).await.unwrap();
+    t.upload("accounts", "BNK", D2, &[("part-0.parquet", bank(&second))]);
+    let r = t.run(D2).await.unwrap();
+    let d = &r.ingest.decided[0].decision;
+    assert_eq!(d.status, "held", "{:?}", r.ingest.decided);
+    assert!(
+        d.reason
+            .starts_with("7 of 8 keys (87.50%) of the 2026-11-20 extract"),
+        "{}",
+        d.reason
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

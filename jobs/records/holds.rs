@@ -34,21 +34,6 @@ pub fn key_column(extract: Extract) -> &'static str {
     }
 }
 
-/// The keys the guard compares, of a row and of a reported key: an msisdn
-/// as a number (a curated or reported msisdn is always `84` and nine
-/// digits, contract §3), which the engine groups much faster than text;
-/// the other keys as they are.
-fn compared_keys(extract: Extract) -> (String, String) {
-    let column = key_column(extract);
-    match extract {
-        Extract::Subscribers => (
-            format!("CAST({column} AS BIGINT)"),
-            "CAST(key AS BIGINT)".to_string(),
-        ),
-        Extract::Identity | Extract::Accounts => (column.to_string(), "key".to_string()),
-    }
-}
-
 /// Whether the valid upload `key` (its decision so far: `upload`) is held:
 /// `Some((reason, hold))`, or `None` when it may be accepted (no
 /// reference, or not shrunk beyond the setting).
@@ -120,12 +105,11 @@ async fn count(
     let flagged = newest_report(root, key).await?;
     engine::register_report_keys(&ctx, "flagged_keys", key.extract, flagged.as_deref()).await?;
     let (file, text) = SQL;
-    let (row_key, report_key) = compared_keys(key.extract);
     let p = BTreeMap::from([
         ("EXTRACT", key.extract.to_string()),
         ("SOURCE", key.source.clone()),
-        ("ROW_KEY", row_key),
-        ("REPORT_KEY", report_key),
+        ("ROW_KEY", column.to_string()),
+        ("REPORT_KEY", "key".to_string()),
     ]);
     let batches = engine::query(&ctx, file, &engine::render(file, text, &p)?)
         .await?

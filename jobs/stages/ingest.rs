@@ -384,9 +384,12 @@ async fn guard_and_record(
     let span = tracing::info_span!("upload", upload = %outcome.key.label());
     async {
         let d = &mut outcome.decision;
-        match crate::holds::decide(root, cfg, &outcome.key, d).await? {
+        let started = Instant::now();
+        let held = crate::holds::decide(root, cfg, &outcome.key, d).await?;
+        let guard_seconds = started.elapsed().as_secs_f64();
+        match held {
             Some((reason, hold)) => {
-                warn!(reason = %reason, "upload held by the volume guard");
+                warn!(reason = %reason, guard_seconds, "upload held by the volume guard");
                 d.status = UploadStatus::Held;
                 d.reason = reason;
                 d.hold = Some(hold);
@@ -394,6 +397,7 @@ async fn guard_and_record(
             None => info!(
                 rows = d.rows_accepted,
                 rows_rejected = d.rows_rejected,
+                guard_seconds,
                 "upload accepted"
             ),
         }
