@@ -511,23 +511,12 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         split_folders(&work.join("resolved"), "person_bucket").len(),
         8
     );
-    // On the local engine the flags tables are split by source whatever the
-    // buckets: one folder per carrier and per bank the night chose.
-    for run in ["work/test-whole", "work/test-eight"] {
-        let work = tree.path().join(run);
-        let carriers = split_folders(&work.join("subscriber_flags"), "carrier");
-        assert_eq!(
-            carriers.len(),
-            inputs.subscribers.len(),
-            "{run}: {carriers:?}"
-        );
-        let banks = split_folders(&work.join("account_flags"), "bank");
-        assert_eq!(banks.len(), inputs.accounts.len(), "{run}: {banks:?}");
-    }
-    // One bucket: nothing split, and `resolved` (small enough) held in
-    // memory, with its bytes reserved in the pool: no files.
-    assert!(!tree.path().join("work/test-whole/buckets").exists());
-    assert!(!tree.path().join("work/test-whole/resolved").exists());
+    // On the local engine the flags tables written as files are split by
+    // source whatever the buckets (eight buckets: written, as `resolved` is).
+    assert_flags_split_by_source(&work, &inputs);
+    // One bucket: nothing split, and the work tables (small enough) held
+    // in memory, with their bytes reserved in the pool: no files.
+    assert!(!tree.path().join("work/test-whole").exists());
     assert!(whole_pool.reserved() > 0);
 
     // A pool that refuses to hold a work table: `resolved` is written as one
@@ -548,4 +537,14 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     assert!(files_resolved
         .iter()
         .all(|p| p.extension().is_some_and(|x| x == "parquet")));
+    assert_flags_split_by_source(&tree.path().join("work/test-files"), &inputs);
+}
+
+/// The flags tables under a run's `work` folder: one folder per carrier and
+/// per bank the night chose.
+fn assert_flags_split_by_source(work: &std::path::Path, inputs: &junkrecon::catalog::Inputs) {
+    let carriers = split_folders(&work.join("subscriber_flags"), "carrier");
+    assert_eq!(carriers.len(), inputs.subscribers.len(), "{carriers:?}");
+    let banks = split_folders(&work.join("account_flags"), "bank");
+    assert_eq!(banks.len(), inputs.accounts.len(), "{banks:?}");
 }

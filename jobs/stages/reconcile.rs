@@ -161,15 +161,17 @@ impl<'a> Layout<'a> {
         }
     }
 
-    /// The holder rows of the run (every subscription and account chosen):
-    /// the most rows a work table that is not split can have.
-    fn holder_rows(&self) -> u64 {
+    /// The rows of the run's extracts of the holders `kind` (subscriptions,
+    /// accounts, or both when `None`): the most rows a work table of them
+    /// can have.
+    fn holder_rows(&self, kind: Option<Extract>) -> u64 {
         let i = self.inputs;
-        i.subscribers
-            .iter()
-            .chain(&i.accounts)
-            .map(|c| c.rows)
-            .sum()
+        let chosen: Vec<&Chosen> = match kind {
+            Some(Extract::Subscribers) => i.subscribers.iter().collect(),
+            Some(_) => i.accounts.iter().collect(),
+            None => i.subscribers.iter().chain(&i.accounts).collect(),
+        };
+        chosen.iter().map(|c| c.rows).sum()
     }
 }
 
@@ -178,8 +180,9 @@ impl<'a> Layout<'a> {
 /// (137 B a row; 1M persons).
 const HELD_ROW_BYTES: u64 = 160;
 
-/// The largest work table held in memory: a quarter of a limited pool (the
-/// joins of the steps that follow need the rest), and 1 GiB at most.
+/// The most bytes of work tables held in memory at once: a quarter of a
+/// limited pool (the joins of the steps that follow need the rest), and
+/// 1 GiB at most.
 fn held_cap(pool: MemoryLimit) -> u64 {
     const MOST: u64 = 1 << 30;
     match pool {
@@ -208,25 +211,30 @@ struct Shape {
     /// every executor.
     one_build_table: bool,
     /// Held in memory for the rest of the run instead of written as Parquet
-    /// and decoded again: on the local engine, a table computed in one go and
-    /// not split, whose rows (at most the run's holder rows) surely fit
-    /// [`held_cap`]. 1M persons, day 1, two A/B rounds: reconcile 3.54/3.57
-    /// -> 2.42/2.47 s (`resolved` 1.5 -> 0.95 s, and the flags steps read
-    /// it faster), peak RSS 459-495 -> 765-803 MiB.
+    /// (then not split) and decoded again: on the local engine, a table
+    /// computed in one go whose rows surely fit what [`held_cap`] leaves
+    /// after the tables held before it. 1M persons, day 1, two A/B rounds:
+    /// `resolved` and the repeated keys held, reconcile 3.54/3.57 ->
+    /// 2.42/2.47 s (`resolved` 1.5 -> 0.95 s, and the flags steps read it
+    /// faster), peak RSS 459-495 -> 765-803 MiB; the flags tables held too
+    /// (publish reads them five times), day 1 wall 5.84/6.44 -> 5.39/5.36 s,
+    /// day 2 6.97/6.99 -> 6.57/6.51 s, peak RSS ~790 -> ~1000 MiB.
     held: bool,
 }
 
 impl Step {
-    /// Its shape in a run laid out as `run`.
-    fn shape(&self, run: &Layout) -> Shape {
+    /// Its shape in a run laid out as `run`, with `held` bytes of work
+    /// tables held in memory already.
+    fn shape(&self, run: &Layout, held: u64) -> Shape {
         let buckets = self.buckets(run.buckets);
         let split = self.file_split(buckets, run);
-        let fits = run.holder_rows().saturating_mul(HELD_ROW_BYTES) <= run.held_cap;
+        let rows = run.holder_rows(self.by_source);
+        let fits = rows.saturating_mul(HELD_ROW_BYTES) <= run.held_cap.saturating_sub(held);
         Shape {
             buckets,
             split,
             one_build_table: self.one_build_table && run.local,
-            held: run.local && buckets == 1 && split.is_none() && fits,
+            held: run.local && buckets == 1 && fits,
         }
     }
 
@@ -354,8 +362,11 @@ pub async fn reconcile(
     let pool = ctx.runtime_env().memory_pool.memory_limit();
     let run = Layout::new(buckets, cfg, inputs, pool);
     let mut plans = vec![];
+    let mut held = 0;
     for step in MATERIALISED {
-        let plan = materialise(ctx, step, joins(step.table), step.shape(&run), &p, work).await?;
+        let shape = step.shape(&run, held);
+        let (plan, bytes) = materialise(ctx, step, joins(step.table), shape, &p, work).await?;
+        held += bytes as u64;
         if step.per_bucket {
             plans.push(plan);
         }
@@ -472,8 +483,11 @@ enum Start {
     SortMergeAsBefore,
 }
 
-/// Writes a step's rows to Parquet under `{work}{table}/` (bucket after
-/// bucket, when the step is split) and registers them as its table.
+/// Holds a step's rows in memory when its shape says so (see
+/// [`Shape::held`]), or writes them to Parquet under `{work}{table}/`
+/// (bucket after bucket, when the step is split), and registers them as its
+/// table. Returns how it was planned and the bytes held in memory (0 when
+/// written).
 ///
 /// With [`Start::HashThenSortMerge`] the view is first planned with hash
 /// joins; if a hash table does not fit the memory pool (the engine cannot
@@ -487,7 +501,7 @@ async fn materialise(
     shape: Shape,
     params: &BTreeMap<&'static str, String>,
     work: &str,
-) -> Result<StepPlan> {
+) -> Result<(StepPlan, usize)> {
     let started = std::time::Instant::now();
     let hash_first = matches!(start, Start::HashThenSortMerge | Start::HashOnly);
     if shape.held && hash_first {
@@ -495,7 +509,7 @@ async fn materialise(
             Ok(bytes) => {
                 let plan = step_plan(step, shape, JoinPlan::Hash, false, start, started);
                 tracing::info!(table = step.table, bytes, seconds = plan.seconds, "held in memory");
-                return Ok(plan);
+                return Ok((plan, bytes));
             }
             // The rows, or a hash table, did not fit the pool: computed
             // again and written as Parquet, as a larger table would be.
@@ -537,7 +551,7 @@ async fn materialise(
         seconds = plan.seconds,
         "materialised"
     );
-    Ok(plan)
+    Ok((plan, 0))
 }
 
 /// How a step was planned, for the run record.
@@ -868,14 +882,14 @@ mod tests {
         };
         let run = |cfg, buckets| Layout::new(buckets, cfg, &country, MemoryLimit::Infinite);
         let split =
-            |step: &Step, run: &Layout| step.shape(run).split.map(|s| (s.column, s.writers));
+            |step: &Step, run: &Layout| step.shape(run, 0).split.map(|s| (s.column, s.writers));
         for buckets in [1, 4] {
             let local = run(&local, buckets);
             assert_eq!(split(&SUBSCRIBERS, &local), Some(("carrier", 2)));
             assert_eq!(split(&ACCOUNTS, &local), Some(("bank", 1)));
             assert_eq!(split(&REPEATED_MSISDNS, &local), None);
-            assert_eq!(SUBSCRIBERS.shape(&local).buckets, buckets);
-            assert_eq!(REPEATED_ACCOUNTS.shape(&local).buckets, 1);
+            assert_eq!(SUBSCRIBERS.shape(&local, 0).buckets, buckets);
+            assert_eq!(REPEATED_ACCOUNTS.shape(&local, 0).buckets, 1);
         }
         assert_eq!(split(&RESOLVED, &run(&local, 1)), None);
         assert_eq!(
@@ -886,14 +900,14 @@ mod tests {
         assert_eq!(split(&SUBSCRIBERS, &cluster), None);
         assert_eq!(split(&ACCOUNTS, &cluster), None);
         // The registry's keys held as one hash table on the local engine only.
-        assert!(RESOLVED.shape(&run(&local, 1)).one_build_table);
-        assert!(!RESOLVED.shape(&cluster).one_build_table);
+        assert!(RESOLVED.shape(&run(&local, 1), 0).one_build_table);
+        assert!(!RESOLVED.shape(&cluster, 0).one_build_table);
         // So are the flags steps' small tables (lines over the limit,
         // repeated keys, a bucket's phones): the wide rows stream past them.
-        assert!(SUBSCRIBERS.shape(&run(&local, 4)).one_build_table);
-        assert!(ACCOUNTS.shape(&run(&local, 1)).one_build_table);
-        assert!(!ACCOUNTS.shape(&cluster).one_build_table);
-        assert!(!REPEATED_MSISDNS.shape(&run(&local, 1)).one_build_table);
+        assert!(SUBSCRIBERS.shape(&run(&local, 4), 0).one_build_table);
+        assert!(ACCOUNTS.shape(&run(&local, 1), 0).one_build_table);
+        assert!(!ACCOUNTS.shape(&cluster, 0).one_build_table);
+        assert!(!REPEATED_MSISDNS.shape(&run(&local, 1), 0).one_build_table);
     }
 
     #[test]
@@ -908,7 +922,8 @@ mod tests {
         let small = inputs(1_000_000, 1_600_000);
         let large = inputs(10_000_000, 16_000_000);
         let held = |step: &Step, cfg: &Config, country: &Inputs, buckets, pool| {
-            step.shape(&Layout::new(buckets, cfg, country, pool)).held
+            step.shape(&Layout::new(buckets, cfg, country, pool), 0)
+                .held
         };
         let four = || MemoryLimit::Finite(4 * gib);
         assert!(held(&RESOLVED, &local, &small, 1, four()));
@@ -923,10 +938,18 @@ mod tests {
             1,
             MemoryLimit::Finite(gib)
         ));
-        // Split in buckets or by source, or on a cluster: files.
+        // The flags tables too (then not split by source).
+        assert!(held(&SUBSCRIBERS, &local, &small, 1, four()));
+        assert!(held(&ACCOUNTS, &local, &small, 1, four()));
+        // Split in buckets, or on a cluster: files.
         assert!(!held(&RESOLVED, &local, &small, 4, four()));
-        assert!(!held(&SUBSCRIBERS, &local, &small, 1, four()));
+        assert!(!held(&SUBSCRIBERS, &local, &small, 4, four()));
         assert!(!held(&RESOLVED, &cluster, &small, 1, four()));
+        // What the tables held before leave: 1.6M subscriptions (256 MB
+        // estimated) fit the 1 GiB cap after 700 MB, not after 800 MB.
+        let run = Layout::new(1, &local, &small, four());
+        assert!(SUBSCRIBERS.shape(&run, 700 << 20).held);
+        assert!(!SUBSCRIBERS.shape(&run, 800 << 20).held);
     }
 
     #[test]
