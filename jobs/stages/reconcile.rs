@@ -508,7 +508,7 @@ async fn materialise(
         match hold_step(ctx, step, shape, params).await {
             Ok(bytes) => {
                 let plan = step_plan(step, shape, JoinPlan::Hash, false, start, started);
-                tracing::info!(table = step.table, bytes, seconds = plan.seconds, "held in memory");
+                tracing::info!(table = step.table, bytes, seconds = plan.seconds, "kept in memory");
                 return Ok((plan, bytes));
             }
             // The rows, or a hash table, did not fit the pool: computed
