@@ -289,13 +289,17 @@ proptest! {
     }
 }
 
+/// A carrier's Parquet file of the sample landing tree.
+fn sample_subscribers() -> std::path::PathBuf {
+    crate::common::sample_dir()
+        .join("landing/subscribers/carrier=VIETTEL/date=2026-11-20/part-0.parquet")
+}
+
 /// A sample Parquet file with bytes overwritten or cut: `check` answers
 /// (ok, a rejection, or row rejects) and never fails or panics.
 #[test]
 fn check_answers_every_damaged_parquet_file() {
-    let src = crate::common::sample_dir()
-        .join("landing/subscribers/carrier=VIETTEL/date=2026-11-20/part-0.parquet");
-    let good = std::fs::read(&src).unwrap();
+    let good = std::fs::read(sample_subscribers()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig {
@@ -339,9 +343,7 @@ fn check_answers_every_damaged_parquet_file() {
 /// quotes a reader's error escaped and cut, like any text from a sender.
 #[tokio::test]
 async fn a_control_byte_in_a_footer_column_name_is_escaped_in_the_reason() {
-    let src = crate::common::sample_dir()
-        .join("landing/subscribers/carrier=VIETTEL/date=2026-11-20/part-0.parquet");
-    let good = std::fs::read(&src).unwrap();
+    let good = std::fs::read(sample_subscribers()).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("part-0.parquet");
     for (name, byte) in [(&b"full_name"[..], 0u8), (&b"activated_on"[..], 0x1a)] {

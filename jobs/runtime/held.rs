@@ -28,7 +28,7 @@ use futures::StreamExt;
 pub struct HeldTable {
     rows: MemTable,
     /// Released when the table is dropped (deregistered, or the session ends).
-    _reservation: MemoryReservation,
+    reservation: MemoryReservation,
 }
 
 impl HeldTable {
@@ -42,8 +42,9 @@ impl HeldTable {
         let reservation = Arc::new(
             MemoryConsumer::new(format!("work table {name}")).register(task.memory_pool()),
         );
+        let partitions = plan.output_partitioning().partition_count();
         let mut running = tokio::task::JoinSet::new();
-        for partition in 0..plan.output_partitioning().partition_count() {
+        for partition in 0..partitions {
             let stream = plan.execute(partition, task.clone())?;
             let reservation = reservation.clone();
             running.spawn(async move {
@@ -57,7 +58,7 @@ impl HeldTable {
                 Ok::<_, datafusion::error::DataFusionError>((partition, batches))
             });
         }
-        let mut parts = vec![vec![]; plan.output_partitioning().partition_count()];
+        let mut parts = vec![vec![]; partitions];
         while let Some(joined) = running.join_next().await {
             let (partition, batches) = joined.map_err(|e| {
                 datafusion::error::DataFusionError::Execution(format!("{name}: {e}"))
@@ -69,13 +70,13 @@ impl HeldTable {
             .expect("every partition's task has ended and let go of the reservation");
         Ok(HeldTable {
             rows: MemTable::try_new(schema, parts)?,
-            _reservation: reservation,
+            reservation,
         })
     }
 
     /// Bytes the rows take (as reserved).
     pub fn bytes(&self) -> usize {
-        self._reservation.size()
+        self.reservation.size()
     }
 }
 

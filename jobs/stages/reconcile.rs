@@ -165,13 +165,13 @@ impl<'a> Layout<'a> {
     /// accounts, or both when `None`): the most rows a work table of them
     /// can have.
     fn holder_rows(&self, kind: Option<Extract>) -> u64 {
+        let rows = |chosen: &[Chosen]| chosen.iter().map(|c| c.rows).sum::<u64>();
         let i = self.inputs;
-        let chosen: Vec<&Chosen> = match kind {
-            Some(Extract::Subscribers) => i.subscribers.iter().collect(),
-            Some(_) => i.accounts.iter().collect(),
-            None => i.subscribers.iter().chain(&i.accounts).collect(),
-        };
-        chosen.iter().map(|c| c.rows).sum()
+        match kind {
+            Some(Extract::Subscribers) => rows(&i.subscribers),
+            Some(_) => rows(&i.accounts),
+            None => rows(&i.subscribers) + rows(&i.accounts),
+        }
     }
 }
 
@@ -573,7 +573,7 @@ fn step_plan(
     }
 }
 
-/// Creates a step's view (one bucket: see [`Step::held`]) with hash joins,
+/// Creates a step's view (one bucket: see [`Shape::held`]) with hash joins,
 /// holds its rows in memory and registers them as its table; returns the
 /// bytes held. A reservation the pool refuses fails it as out of memory,
 /// and the table registered before, if any, stays.
@@ -583,11 +583,7 @@ async fn hold_step(
     shape: Shape,
     params: &BTreeMap<&'static str, String>,
 ) -> Result<usize> {
-    let mut p = params.clone();
-    p.insert("BUCKET", "0".to_string());
-    for (file, text) in step.scripts {
-        run_script(ctx, file, &render(file, text, &p)?).await?;
-    }
+    create_view(ctx, step, params, 0).await?;
     let table = engine::scoped_options(
         ctx,
         |options| plan_joins(options, true, shape.one_build_table),
@@ -616,11 +612,7 @@ async fn write_step(
 ) -> Result<SchemaRef> {
     let mut schema = None;
     for bucket in 0..shape.buckets {
-        let mut p = params.clone();
-        p.insert("BUCKET", bucket.to_string());
-        for (file, text) in step.scripts {
-            run_script(ctx, file, &render(file, text, &p)?).await?;
-        }
+        create_view(ctx, step, params, bucket).await?;
         let one_table = shape.one_build_table;
         let written = write_view(ctx, step.view, dir, hash_joins, one_table, shape.split)
             .await
@@ -628,6 +620,21 @@ async fn write_step(
         schema = Some(written);
     }
     Ok(schema.expect("at least one bucket"))
+}
+
+/// Runs a step's scripts for one bucket, which (re)create its view.
+async fn create_view(
+    ctx: &SessionContext,
+    step: &Step,
+    params: &BTreeMap<&'static str, String>,
+    bucket: usize,
+) -> Result<()> {
+    let mut p = params.clone();
+    p.insert("BUCKET", bucket.to_string());
+    for (file, text) in step.scripts {
+        run_script(ctx, file, &render(file, text, &p)?).await?;
+    }
+    Ok(())
 }
 
 /// Plans a view with hash joins or sort-merge joins and adds its rows as
