@@ -42,5 +42,9 @@ RIGHT JOIN (
     FROM id_checks_by_bucket h
     WHERE bucket = ${BUCKET}
 ) c
-       ON k.key_type = c.lookup_type
-      AND k.key_value = c.id_number
+-- The key as one number (step 20's key_number): a well-formed CCCD is 12
+-- digits, a well-formed CMND 9 (step 30), so the casts below never fail.
+       ON k.key_number = CASE c.lookup_type
+                             WHEN 'CCCD' THEN CAST(c.id_number AS BIGINT)
+                             WHEN 'CMND' THEN 1000000000000 + CAST(c.id_number AS BIGINT)
+                         END
