@@ -426,6 +426,65 @@ async fn subscription_limit_comes_from_config() {
     );
 }
 
+/// Step 40 looks IDs up as numbers: a registry key that is not plain
+/// digits matches no ID whose digits read as the same number, and a key
+/// with leading zeros still matches its own text.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_keys_are_matched_as_their_exact_digits() {
+    const SIGNED: Person = (
+        "+01085000007",
+        Some("+12345678"),
+        "Vũ Minh Khôi",
+        "1985-07-07",
+        None,
+    );
+    const ZEROS: Person = (
+        "001085000008",
+        Some("012345679"),
+        "Hồ Thu Lan",
+        "1985-08-08",
+        None,
+    );
+    let t = Tree::new();
+    t.upload(
+        "identity",
+        "NATIONAL",
+        D,
+        &[("part-0.parquet", identity(&[P1, SIGNED, ZEROS]))],
+    );
+    // The holders' IDs read as the numbers of SIGNED's keys.
+    let cmnd = |msisdn, id, p| Sub {
+        id_type: Some("CMND"),
+        id_number: Some(id),
+        ..Sub::ok(msisdn, p)
+    };
+    let rows = vec![
+        Sub::ok("84912000001", &P1),
+        Sub {
+            id_number: Some("001085000007"),
+            ..Sub::ok("84912000002", &SIGNED)
+        },
+        cmnd("84912000003", "012345678", &SIGNED),
+        Sub::ok("84912000004", &ZEROS),
+        cmnd("84912000005", "012345679", &ZEROS),
+    ];
+    t.upload(
+        "subscribers",
+        "AAA",
+        D,
+        &[("part-0.parquet", subscribers(&rows))],
+    );
+    t.run(D).await.unwrap();
+    assert_eq!(
+        t.flags("subscribers", "AAA", D),
+        expect(&[
+            ("84912000002", &["ID_NOT_FOUND"]),
+            ("84912000003", &["ID_NOT_FOUND"]),
+            ("84912000005", &["LEGACY_ID"]),
+        ])
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_hold_only_their_source_and_no_registry_values() {
     let t = tree().await;
