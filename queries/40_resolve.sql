@@ -5,7 +5,7 @@
 -- Run once per key bucket ${BUCKET} of ${BUCKETS} (step 35); the buckets'
 -- rows together are materialised as table `resolved`.
 CREATE OR REPLACE VIEW resolve AS
-SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.since, c.status,
+SELECT c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.since, c.status,
        c.otp_present, c.otp_msisdn, c.biometric_verified, c.owner_confirmation, c.in_scope,
        c.missing_id,
        c.malformed_id,
@@ -30,8 +30,13 @@ SELECT c.kind, c.source, c.row_id, c.key, c.holder_type, c.id_number_masked, c.s
 
        -- The bucket of the person, for steps 50 and 60: its row modulo
        -- ${BUCKETS} (rows are numbered in order, so buckets come out even; 0
-       -- for a row resolved to nobody). `resolved` is stored split by it.
-       CASE WHEN ${BUCKETS} = 1 THEN 0 ELSE coalesce(k.person_row, 0) % ${BUCKETS} END AS person_bucket
+       -- for a row resolved to nobody).
+       CASE WHEN ${BUCKETS} = 1 THEN 0 ELSE coalesce(k.person_row, 0) % ${BUCKETS} END AS person_bucket,
+
+       -- 'S' subscriber row, 'A' account row. Last, after person_bucket:
+       -- `resolved` is stored split by these two (one folder per bucket,
+       -- then per kind), and a split's columns come last.
+       c.kind
 -- "registry keys RIGHT JOIN holders": the engine holds the left side of a
 -- join in memory as a hash table and streams the right side, so the narrow
 -- registry keys are held and the (larger) holder rows stream past them.

@@ -507,10 +507,20 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         let folders = split_folders(&work.join("buckets").join(side), "bucket");
         assert_eq!(folders.len(), 8, "{side}: {folders:?}");
     }
-    assert_eq!(
-        split_folders(&work.join("resolved"), "person_bucket").len(),
-        8
-    );
+    // ... and within each person bucket by kind (subscriber rows, account
+    // rows), so that each flags step reads only its own kind's files.
+    let resolved = work.join("resolved");
+    let buckets = std::fs::read_dir(&resolved).unwrap();
+    let mut buckets: Vec<String> = buckets
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    buckets.sort();
+    assert_eq!(buckets.len(), 8, "{buckets:?}");
+    for bucket in &buckets {
+        assert!(bucket.starts_with("person_bucket="), "{bucket}");
+        let kinds = split_folders(&resolved.join(bucket), "kind");
+        assert_eq!(kinds, ["kind=A", "kind=S"], "{bucket}");
+    }
     // On the local engine the flags tables written as files are split by
     // source whatever the buckets (eight buckets: written, as `resolved` is).
     assert_flags_split_by_source(&work, &inputs);
@@ -519,8 +529,9 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
     assert!(!tree.path().join("work/test-whole").exists());
     assert!(whole_pool.reserved() > 0);
 
-    // A pool that refuses to hold a work table: `resolved` is written as one
-    // folder of files instead, and the flags are the same.
+    // A pool that refuses to hold a work table: `resolved` is written as
+    // files instead (in one bucket, split by kind only), and the flags are
+    // the same.
     let files_pool = Arc::new(HashTablesUpTo {
         no_work_tables: true,
         ..HashTablesUpTo::new(usize::MAX)
@@ -531,12 +542,8 @@ async fn buckets_keep_hash_tables_under_a_cap_the_whole_registry_exceeds() {
         .unwrap();
     assert!(plans.iter().all(|p| p.joins == "hash" && !p.replanned));
     assert_eq!(flags_text(&files).await, flags_text(&whole).await);
-    let files_resolved = std::fs::read_dir(tree.path().join("work/test-files/resolved")).unwrap();
-    let files_resolved: Vec<_> = files_resolved.map(|e| e.unwrap().path()).collect();
-    assert!(!files_resolved.is_empty());
-    assert!(files_resolved
-        .iter()
-        .all(|p| p.extension().is_some_and(|x| x == "parquet")));
+    let kinds = split_folders(&tree.path().join("work/test-files/resolved"), "kind");
+    assert_eq!(kinds, ["kind=A", "kind=S"]);
     assert_flags_split_by_source(&tree.path().join("work/test-files"), &inputs);
 }
 

@@ -118,6 +118,12 @@ struct Step {
     /// run is split (`resolved` by `person_bucket`, so that steps 50 and
     /// 60 read only the rows of the bucket they run for).
     split_by: Option<&'static str>,
+    /// Its files are also split by `kind` (the view's last column: 'S'
+    /// subscriber rows, 'A' account rows) on the local engine, whatever the
+    /// buckets, within the folders of `split_by` if any: step 50 then reads
+    /// only the subscriber rows, step 60's accounts only the account rows,
+    /// instead of decoding both and filtering half out.
+    by_kind: bool,
     /// The extract whose source column (`carrier`, `bank`) its files are
     /// split by on the local engine, one folder per source, whatever the
     /// buckets: each source's report (step 80/81) then reads only its own
@@ -132,12 +138,25 @@ struct Step {
     one_build_table: bool,
 }
 
-/// How a materialised table's files are split: by which column, and how
-/// many files a write may hold open at once (one per folder).
+/// How a materialised table's files are split: by which column (then by
+/// `kind` within each of its folders, when `by_kind`), and how many files a
+/// write may hold open at once (one per folder).
 #[derive(Debug, Clone, Copy)]
 struct Split {
     column: &'static str,
+    by_kind: bool,
     writers: usize,
+}
+
+impl Split {
+    /// The columns split by, outermost folder first: the view's last ones.
+    fn columns(&self) -> Vec<&'static str> {
+        let mut columns = vec![self.column];
+        if self.by_kind {
+            columns.push("kind");
+        }
+        columns
+    }
 }
 
 /// What a run's steps are laid out by: the key buckets of its big joins,
@@ -239,13 +258,26 @@ impl Step {
     }
 
     /// How its files are split when it is computed in `buckets` buckets: by
-    /// bucket when several; else by source on the local engine; else not
+    /// bucket when several (then by kind on the local engine, if it is split
+    /// by kind); else by kind or by source on the local engine; else not
     /// (one folder, written by the engine's parallel writers; a cluster's
     /// partitioned writes are not used).
     fn file_split(&self, buckets: usize, run: &Layout) -> Option<Split> {
+        let by_kind = self.by_kind && run.local;
         if let Some(column) = self.split_by.filter(|_| buckets > 1) {
-            let writers = buckets;
-            return Some(Split { column, writers });
+            let writers = if by_kind { buckets * 2 } else { buckets };
+            return Some(Split {
+                column,
+                by_kind,
+                writers,
+            });
+        }
+        if by_kind {
+            return Some(Split {
+                column: "kind",
+                by_kind: false,
+                writers: 2,
+            });
         }
         let extract = self.by_source.filter(|_| run.local)?;
         let sources = match extract {
@@ -254,7 +286,11 @@ impl Step {
         };
         let column = engine::flags_source_column(extract);
         let writers = sources.len();
-        Some(Split { column, writers })
+        Some(Split {
+            column,
+            by_kind: false,
+            writers,
+        })
     }
 
     /// The buckets it is computed in, in a run split into `buckets`.
@@ -272,6 +308,7 @@ const RESOLVED: Step = Step {
     view: "resolve",
     scripts: RESOLVE,
     split_by: Some("person_bucket"),
+    by_kind: true,
     by_source: None,
     per_bucket: true,
     one_build_table: true,
@@ -282,6 +319,7 @@ const SUBSCRIBERS: Step = Step {
     view: "subscriber_flags_v",
     scripts: SUBSCRIBER_FLAGS,
     split_by: None,
+    by_kind: false,
     by_source: Some(Extract::Subscribers),
     per_bucket: true,
     one_build_table: true,
@@ -292,6 +330,7 @@ const REPEATED_MSISDNS: Step = Step {
     view: "duplicate_msisdns_v",
     scripts: DUPLICATES,
     split_by: None,
+    by_kind: false,
     by_source: None,
     per_bucket: false,
     one_build_table: false,
@@ -302,6 +341,7 @@ const REPEATED_ACCOUNTS: Step = Step {
     view: "duplicate_accounts_v",
     scripts: DUPLICATES,
     split_by: None,
+    by_kind: false,
     by_source: None,
     per_bucket: false,
     one_build_table: false,
@@ -312,6 +352,7 @@ const ACCOUNTS: Step = Step {
     view: "account_flags_v",
     scripts: ACCOUNT_FLAGS,
     split_by: None,
+    by_kind: false,
     by_source: Some(Extract::Accounts),
     per_bucket: true,
     one_build_table: true,
@@ -453,6 +494,7 @@ async fn split_by_bucket(
         false,
         Some(Split {
             column: "bucket",
+            by_kind: false,
             writers: buckets,
         }),
     )
@@ -460,7 +502,7 @@ async fn split_by_bucket(
     .map_err(|e| Error::query(view, e))?;
     ctx.deregister_table(view)
         .map_err(|e| Error::query(view, e))?;
-    register_written(ctx, view, dir, &schema, Some("bucket"))?;
+    register_written(ctx, view, dir, &schema, &["bucket"])?;
     tracing::info!(
         view,
         buckets,
@@ -534,8 +576,8 @@ async fn materialise(
             schema = write_step(ctx, step, shape, params, &dir, false).await;
         }
     }
-    let split_by = shape.split.map(|s| s.column);
-    register_written(ctx, step.table, &dir, &schema?, split_by)?;
+    let split_by = shape.split.map(|s| s.columns()).unwrap_or_default();
+    register_written(ctx, step.table, &dir, &schema?, &split_by)?;
     let joins = if hash_first && !replanned {
         JoinPlan::Hash
     } else {
@@ -671,7 +713,8 @@ async fn write_view(
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
             let mut options = DataFrameWriteOptions::new();
             if let Some(split) = split {
-                options = options.with_partition_by(vec![split.column.to_string()]);
+                let columns = split.columns().iter().map(|c| c.to_string()).collect();
+                options = options.with_partition_by(columns);
             }
             df.write_parquet(&Root::datafusion_url(dir), options, None)
                 .await?;
@@ -706,36 +749,47 @@ fn register_written(
     table: &str,
     dir: &str,
     schema: &SchemaRef,
-    split_by: Option<&str>,
+    split_by: &[&str],
 ) -> Result<()> {
-    let listing = match split_by {
-        None => parquet_folders(table, &[dir.to_string()], schema.clone())?,
-        Some(column) => split_folders(table, dir, schema, column)?,
+    let listing = if split_by.is_empty() {
+        parquet_folders(table, &[dir.to_string()], schema.clone())?
+    } else {
+        split_folders(table, dir, schema, split_by)?
     };
     ctx.register_table(table, Arc::new(listing))
         .map_err(|e| Error::query(table, e))?;
     Ok(())
 }
 
-/// A table over `{dir}{column}=<value>/*.parquet`, `column` taken from the
-/// folder names. The column must be the schema's last (as the engine puts
+/// A table over `{dir}{a}=<value>/{b}=<value>/*.parquet` for the split's
+/// columns `[a, b, ...]`, their values taken from the folder names. They
+/// must be the schema's last columns, in that order (as the engine puts
 /// folder columns after the files' columns).
-fn split_folders(table: &str, dir: &str, schema: &SchemaRef, column: &str) -> Result<ListingTable> {
-    let (last, file_fields) = schema.fields().split_last().ok_or_else(|| Error::Invalid {
-        what: table.to_string(),
-        message: "no columns".into(),
-    })?;
-    if last.name() != column {
+fn split_folders(
+    table: &str,
+    dir: &str,
+    schema: &SchemaRef,
+    columns: &[&str],
+) -> Result<ListingTable> {
+    let fields = schema.fields();
+    let at = fields.len().checked_sub(columns.len());
+    let (file_fields, split_fields) = fields.split_at(at.unwrap_or(0));
+    let found: Vec<&str> = split_fields.iter().map(|f| f.name().as_str()).collect();
+    if at.is_none() || found != columns {
         return Err(Error::Invalid {
             what: table.to_string(),
-            message: format!("{column} must be the last column, found {}", last.name()),
+            message: format!("{columns:?} must be the last columns, found {found:?}"),
         });
     }
+    let partition_columns = split_fields
+        .iter()
+        .map(|f| (f.name().clone(), f.data_type().clone()))
+        .collect();
     parquet_table(
         table,
         &[dir.to_string()],
         Arc::new(Schema::new(file_fields.to_vec())),
-        vec![(column.to_string(), last.data_type().clone())],
+        partition_columns,
     )
 }
 
@@ -888,22 +942,27 @@ mod tests {
             ..Config::default()
         };
         let run = |cfg, buckets| Layout::new(buckets, cfg, &country, MemoryLimit::Infinite);
-        let split =
-            |step: &Step, run: &Layout| step.shape(run, 0).split.map(|s| (s.column, s.writers));
+        let split = |step: &Step, run: &Layout| {
+            let split = step.shape(run, 0).split;
+            split.map(|s| (s.columns().join("/"), s.writers))
+        };
+        let some = |columns: &str, writers| Some((columns.to_string(), writers));
         for buckets in [1, 4] {
             let local = run(&local, buckets);
-            assert_eq!(split(&SUBSCRIBERS, &local), Some(("carrier", 2)));
-            assert_eq!(split(&ACCOUNTS, &local), Some(("bank", 1)));
+            assert_eq!(split(&SUBSCRIBERS, &local), some("carrier", 2));
+            assert_eq!(split(&ACCOUNTS, &local), some("bank", 1));
             assert_eq!(split(&REPEATED_MSISDNS, &local), None);
             assert_eq!(SUBSCRIBERS.shape(&local, 0).buckets, buckets);
             assert_eq!(REPEATED_ACCOUNTS.shape(&local, 0).buckets, 1);
         }
-        assert_eq!(split(&RESOLVED, &run(&local, 1)), None);
+        // `resolved` by kind on the local engine, within its person buckets.
+        assert_eq!(split(&RESOLVED, &run(&local, 1)), some("kind", 2));
         assert_eq!(
             split(&RESOLVED, &run(&local, 4)),
-            Some(("person_bucket", 4))
+            some("person_bucket/kind", 8)
         );
         let cluster = run(&cluster, 1);
+        assert_eq!(split(&RESOLVED, &cluster), None);
         assert_eq!(split(&SUBSCRIBERS, &cluster), None);
         assert_eq!(split(&ACCOUNTS, &cluster), None);
         // The registry's keys held as one hash table on the local engine only.
