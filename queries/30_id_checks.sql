@@ -2,7 +2,7 @@
 -- type 'individual' are in scope; foreigner and organization rows get only the
 -- duplicate reasons. ${AS_OF_YEAR} is the year of the run date D.
 CREATE VIEW id_checks AS
-SELECT h.* EXCLUDE (cccd_number),
+SELECT h.*,
        h.holder_type = 'individual' AS in_scope,
 
        -- MISSING_ID: id_type or id_number is null.
@@ -37,7 +37,8 @@ SELECT h.* EXCLUDE (cccd_number),
              ELSE FALSE
            END)) AS malformed_id
 FROM (
-    -- A CCCD of exactly 12 digits as a number (NULL otherwise), for the checks above.
+    -- A CCCD of exactly 12 digits as a number (NULL otherwise), for the checks
+    -- above and for step 40's lookup of a well-formed CCCD.
     SELECT *,
            CASE WHEN id_type = 'CCCD' AND regexp_like(id_number, '^[0-9]{12}$')
                 THEN CAST(id_number AS BIGINT) END AS cccd_number

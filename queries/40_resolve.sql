@@ -48,8 +48,9 @@ RIGHT JOIN (
     WHERE bucket = ${BUCKET}
 ) c
 -- The key as one number (step 20's key_number): a well-formed CCCD is 12
--- digits, a well-formed CMND 9 (step 30), so the casts below never fail.
+-- digits (its number is step 30's cccd_number), a well-formed CMND 9, so the
+-- cast below never fails.
        ON k.key_number = CASE c.lookup_type
-                             WHEN 'CCCD' THEN CAST(c.id_number AS BIGINT)
+                             WHEN 'CCCD' THEN c.cccd_number
                              WHEN 'CMND' THEN 1000000000000 + CAST(c.id_number AS BIGINT)
                          END
