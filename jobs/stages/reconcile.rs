@@ -223,11 +223,15 @@ struct Shape {
     /// hashed and copied into partitions first. 10M persons, 4 GiB: the
     /// step 45-50 s -> 41 s, 480 MiB less at its peak. Same rows, same
     /// memory reserved for the table. For the flags steps: the wide rows
-    /// of `resolved` stream past the lines over the limit, the repeated
-    /// keys and a bucket's phones the same way (1M persons, day 1, one A/B
-    /// of the whole step: subscribers 2.93 -> 2.68 s, accounts 2.61 ->
-    /// 2.43 s). Not on a cluster, where one table would be a broadcast to
-    /// every executor.
+    /// of `resolved` stream past the lines over the limit and the repeated
+    /// msisdns the same way (1M persons, day 1, one A/B of the whole step:
+    /// subscribers 2.93 -> 2.68 s). Not for the accounts step: its largest
+    /// build side is a bucket's subscriber phones (14M at 10M persons), and
+    /// one table is built on one thread while the other core waits (10M
+    /// persons, day 2, four alternating A/B rounds: account_flags
+    /// 6.95/7.50/7.11/7.57 -> 5.96/5.41/5.79/6.25 s; 1M: 0.30 -> 0.27 s).
+    /// Not on a cluster, where one table would be a broadcast to every
+    /// executor.
     one_build_table: bool,
     /// Held in memory for the rest of the run instead of written as Parquet
     /// (then not split) and decoded again: on the local engine, a table
@@ -355,7 +359,7 @@ const ACCOUNTS: Step = Step {
     by_kind: false,
     by_source: Some(Extract::Accounts),
     per_bucket: true,
-    one_build_table: true,
+    one_build_table: false,
 };
 
 /// The materialised tables, in the order they are computed.
@@ -968,10 +972,12 @@ mod tests {
         // The registry's keys held as one hash table on the local engine only.
         assert!(RESOLVED.shape(&run(&local, 1), 0).one_build_table);
         assert!(!RESOLVED.shape(&cluster, 0).one_build_table);
-        // So are the flags steps' small tables (lines over the limit,
-        // repeated keys, a bucket's phones): the wide rows stream past them.
+        // So are the subscriber step's small tables (lines over the limit,
+        // repeated msisdns): the wide rows stream past them. Not the
+        // accounts step's, whose phones are as many as the subscribers.
         assert!(SUBSCRIBERS.shape(&run(&local, 4), 0).one_build_table);
-        assert!(ACCOUNTS.shape(&run(&local, 1), 0).one_build_table);
+        assert!(!SUBSCRIBERS.shape(&cluster, 0).one_build_table);
+        assert!(!ACCOUNTS.shape(&run(&local, 1), 0).one_build_table);
         assert!(!ACCOUNTS.shape(&cluster, 0).one_build_table);
         assert!(!REPEATED_MSISDNS.shape(&run(&local, 1), 0).one_build_table);
     }
