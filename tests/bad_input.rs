@@ -252,6 +252,86 @@ async fn registry_repeats_and_nulls_reject_the_snapshot() {
     }
 }
 
+/// The duplicate check groups a value of digits as a number (its length
+/// and value) and any other value as text: values that read as the same
+/// number, or as the same digits once a character is dropped, are different
+/// values; a value really repeated, of digits or not, still rejects.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn registry_values_alike_as_numbers_are_not_repeats() {
+    let person = |id| (id, None, "X", "1990-01-01", None);
+    let alike = [
+        "123",
+        "0123",
+        "00123",
+        "+123",
+        "-123",
+        "12a3",
+        "12 3",
+        "\u{661}\u{662}\u{663}",
+        "12345678901234567",
+        "012345678901234567",
+        "123456789012345678",
+        "9999999999999999999",
+        "99999999999999999999",
+    ];
+    let mut legacy: Vec<Person> = ["123456789", "0123456789", "00123456789"]
+        .iter()
+        .zip(["900000000001", "900000000002", "900000000003"])
+        .map(|(l, id)| (id, Some(*l), "X", "1990-01-01", None))
+        .collect();
+    let decide = |t: &Tree, date: &'static str, rows: &[Person]| {
+        t.upload(
+            "identity",
+            "NATIONAL",
+            date,
+            &[("part-0.parquet", identity(rows))],
+        );
+        t.upload(
+            "subscribers",
+            "AAA",
+            date,
+            &[("part-0.parquet", good_rows())],
+        );
+    };
+    let status = |record: &junkrecon::run::RunRecord, date: &str| {
+        let label = format!("identity/NATIONAL/{date}");
+        let d = record
+            .ingest
+            .decided
+            .iter()
+            .find(|d| d.key.label() == label);
+        let d = d.unwrap_or_else(|| panic!("no decision for {label}"));
+        (d.decision.status.clone(), d.decision.reason.clone())
+    };
+    let mut rows: Vec<Person> = alike.iter().map(|id| person(*id)).collect();
+    rows.append(&mut legacy);
+    for repeated in ["0123", "12a3", "0123456789"] {
+        // Night 1: every value differs, the snapshot is accepted.
+        let t = Tree::new();
+        decide(&t, D1, &rows);
+        let record = t.run(D1).await.unwrap();
+        assert_eq!(
+            status(&record, D1).0,
+            "accepted",
+            "{:?}",
+            status(&record, D1)
+        );
+        // Night 2: the same values and one really repeated.
+        let mut again = rows.clone();
+        match repeated.len() {
+            10 => again.push(("900000000004", Some(repeated), "X", "1990-01-01", None)),
+            _ => again.push(person(repeated)),
+        }
+        decide(&t, D2, &again);
+        let (status, reason) = status(&t.run(D2).await.unwrap(), D2);
+        assert_eq!(status, "rejected", "{repeated}: {reason}");
+        assert!(
+            reason.contains("1 value(s) appear more than once"),
+            "{reason}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn folders_that_are_not_sources_are_not_followed() {
     let (t, record) = night_two(|t| {

@@ -88,7 +88,7 @@ async fn count(
     reference_dir: &str,
     upload_dir: &str,
 ) -> Result<(u64, u64)> {
-    let ctx = engine::session(root, &finely_split(cfg))?;
+    let ctx = engine::keys_session(root, cfg)?;
     let column = key_column(key.extract);
     // The key column of the curated layout: a non-null Utf8 in every extract.
     let field = curated_schema(key.extract)
@@ -122,23 +122,6 @@ async fn count(
         .ok_or_else(|| Error::CannotRun(format!("queries/{file} returned no row")))?;
     let get = |c: &str| int_column(b, c).map(|a| a.value(0) as u64);
     Ok((get("reference_keys")?, get("lost_keys")?))
-}
-
-/// The guard's settings: its aggregation split into 16 partitions a core
-/// instead of one, so that each partition's table of keys is a sixteenth of
-/// the size and its lookups miss the processor's caches less (every key of
-/// both extracts is a group: 8.8M for the largest carrier at 10M persons).
-/// Measured on that carrier's guard alone, two cores: 2.06+0.54 -> 1.74+0.55
-/// CPU seconds (user+sys); the registry's, 1.91+0.46 -> 1.67+0.56.
-fn finely_split(cfg: &Config) -> Config {
-    let cores = match cfg.target_partitions {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
-    Config {
-        target_partitions: cores * 16,
-        ..cfg.clone()
-    }
 }
 
 /// The staged report of the upload's source in the newest published night

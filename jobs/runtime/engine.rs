@@ -36,6 +36,25 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
     session_with_pool(root, cfg, pool)
 }
 
+/// A [`session`] for one aggregation over every key of an extract (the
+/// volume guard, the registry's duplicate check), split into 16 partitions
+/// a core instead of one: each partition's table of keys is a sixteenth of
+/// the size, and its lookups miss the processor's caches less (every key is
+/// a group: 8.8M for the largest carrier's guard at 10M persons). Measured
+/// on that guard alone, two cores: 2.06+0.54 -> 1.74+0.55 CPU seconds
+/// (user+sys); the registry's, 1.91+0.46 -> 1.67+0.56.
+pub fn keys_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
+    let cores = match cfg.target_partitions {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    };
+    let split = Config {
+        target_partitions: cores * 16,
+        ..cfg.clone()
+    };
+    session(root, &split)
+}
+
 /// The session reconcile and publish run on, as `cfg.engine` says: this
 /// process ([`session`]), or a Ballista cluster whose scheduler must answer
 /// first (one clear line when it does not). A cluster session is the local

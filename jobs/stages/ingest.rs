@@ -1328,7 +1328,7 @@ async fn identity_duplicates(
     files: &[CheckedFile],
     cfg: &Config,
 ) -> Result<Option<String>> {
-    let ctx = crate::engine::session(root, cfg)?;
+    let ctx = crate::engine::keys_session(root, cfg)?;
     let parts = vec![format!("{curated}data/")];
     crate::engine::register_parquet(
         &ctx,
