@@ -301,7 +301,7 @@ async fn registry_values_alike_as_numbers_are_not_repeats() {
             .iter()
             .find(|d| d.key.label() == label);
         let d = d.unwrap_or_else(|| panic!("no decision for {label}"));
-        (d.decision.status.clone(), d.decision.reason.clone())
+        (d.decision.status, d.decision.reason.clone())
     };
     let mut rows: Vec<Person> = alike.iter().map(|id| person(*id)).collect();
     rows.append(&mut legacy);
