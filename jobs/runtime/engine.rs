@@ -44,15 +44,19 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
 /// on that guard alone, two cores: 2.06+0.54 -> 1.74+0.55 CPU seconds
 /// (user+sys); the registry's, 1.91+0.46 -> 1.67+0.56.
 pub fn keys_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
-    let cores = match cfg.target_partitions {
-        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
-        n => n,
-    };
     let split = Config {
-        target_partitions: cores * 16,
+        target_partitions: partitions(cfg) * 16,
         ..cfg.clone()
     };
     session(root, &split)
+}
+
+/// The engine's partitions: `target_partitions`, or the cores when 0.
+fn partitions(cfg: &Config) -> usize {
+    match cfg.target_partitions {
+        0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+        n => n,
+    }
 }
 
 /// The session reconcile and publish run on, as `cfg.engine` says: this
@@ -144,13 +148,7 @@ pub fn session_with_pool(
     cfg: &Config,
     pool: Option<Arc<dyn MemoryPool>>,
 ) -> Result<SessionContext> {
-    let partitions = if cfg.target_partitions == 0 {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2)
-    } else {
-        cfg.target_partitions
-    };
+    let partitions = partitions(cfg);
     // Plain Utf8 from Parquet: string_to_array on Utf8View returns a list type
     // other than the one it plans (DataFusion 55), which breaks the reports.
     let mut config = SessionConfig::new();

@@ -138,24 +138,34 @@ struct Step {
     one_build_table: bool,
 }
 
-/// How a materialised table's files are split: by which column (then by
-/// `kind` within each of its folders, when `by_kind`), and how many files a
-/// write may hold open at once (one per folder).
+/// How a materialised table's files are split: by which column, then by
+/// `kind` within each of its folders when `by_kind` (or by `kind` alone when
+/// there is no column), and how many files a write may hold open at once
+/// (one per folder).
 #[derive(Debug, Clone, Copy)]
 struct Split {
-    column: &'static str,
+    column: Option<&'static str>,
     by_kind: bool,
     writers: usize,
 }
 
+/// The values of `kind`: 'S' subscriber rows, 'A' account rows.
+const KINDS: usize = 2;
+
 impl Split {
+    /// Split by `column` alone.
+    fn by(column: &'static str, writers: usize) -> Split {
+        Split {
+            column: Some(column),
+            by_kind: false,
+            writers,
+        }
+    }
+
     /// The columns split by, outermost folder first: the view's last ones.
     fn columns(&self) -> Vec<&'static str> {
-        let mut columns = vec![self.column];
-        if self.by_kind {
-            columns.push("kind");
-        }
-        columns
+        let kind = self.by_kind.then_some("kind");
+        self.column.into_iter().chain(kind).collect()
     }
 }
 
@@ -269,18 +279,18 @@ impl Step {
     fn file_split(&self, buckets: usize, run: &Layout) -> Option<Split> {
         let by_kind = self.by_kind && run.local;
         if let Some(column) = self.split_by.filter(|_| buckets > 1) {
-            let writers = if by_kind { buckets * 2 } else { buckets };
+            let writers = if by_kind { buckets * KINDS } else { buckets };
             return Some(Split {
-                column,
+                column: Some(column),
                 by_kind,
                 writers,
             });
         }
         if by_kind {
             return Some(Split {
-                column: "kind",
-                by_kind: false,
-                writers: 2,
+                column: None,
+                by_kind,
+                writers: KINDS,
             });
         }
         let extract = self.by_source.filter(|_| run.local)?;
@@ -290,11 +300,7 @@ impl Step {
         };
         let column = engine::flags_source_column(extract);
         let writers = sources.len();
-        Some(Split {
-            column,
-            by_kind: false,
-            writers,
-        })
+        Some(Split::by(column, writers))
     }
 
     /// The buckets it is computed in, in a run split into `buckets`.
@@ -496,11 +502,7 @@ async fn split_by_bucket(
         dir,
         true,
         false,
-        Some(Split {
-            column: "bucket",
-            by_kind: false,
-            writers: buckets,
-        }),
+        Some(Split::by("bucket", buckets)),
     )
     .await
     .map_err(|e| Error::query(view, e))?;
