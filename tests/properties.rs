@@ -369,3 +369,29 @@ async fn a_control_byte_in_a_footer_column_name_is_escaped_in_the_reason() {
         assert_one_short_line(&reason);
     }
 }
+
+/// CI, stop 33: one byte of a data page's definition levels damaged (byte
+/// 14234 of the sample file set to 201). The Parquet reader (parquet 59)
+/// panics on it ("offset + len out of bounds") instead of returning an
+/// error; the panic failed `check` and would have failed the night. It is
+/// caught and rejects the file, like any unreadable Parquet.
+#[tokio::test]
+async fn a_reader_panic_on_damaged_levels_rejects_the_file() {
+    let mut bytes = std::fs::read(sample_subscribers()).unwrap();
+    bytes[14234] = 201;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("part-0.parquet");
+    std::fs::write(&path, &bytes).unwrap();
+    let c = junkrecon::ingest::check_local(&path, junkrecon::schema::Extract::Subscribers)
+        .await
+        .unwrap();
+    let reason = c.upload_rejected.expect("damaged levels reject the file");
+    assert!(
+        reason.starts_with(
+            "unreadable part-0.parquet: the Parquet reader failed on damaged data after row "
+        ),
+        "{reason}"
+    );
+    assert!(reason.contains("offset + len out of bounds"), "{reason}");
+    assert_one_short_line(&reason);
+}

@@ -25,6 +25,7 @@ use object_store::path::Path;
 use object_store::buffered::BufWriter;
 #[allow(deprecated)]
 use parquet::arrow::async_reader::ParquetObjectReader;
+use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 use serde::Serialize;
@@ -718,10 +719,11 @@ async fn curate_file(
     let out = out.unwrap_or("(check only)");
     let mut next_row: i64 = 1;
     let mut accepted = 0u64;
-    while let Some(batch) = stream.next().await {
+    while let Some(batch) = next_batch(&mut stream, &f.name, next_row - 1).await {
         let batch = match batch {
             Ok(b) => b,
-            Err(e) => {
+            Err(ReadFailure::Panicked(reason)) => return Ok(Err(reason)),
+            Err(ReadFailure::Error(e)) => {
                 return Ok(Err(format!(
                     "unreadable {}: failed after row {} ({})",
                     f.name,
@@ -785,6 +787,44 @@ const UNIQUE_PER_ROW: [&str; 8] = [
     "id_number_masked",
     "otp_msisdn",
 ];
+
+/// Why a sender's file could not be read on.
+enum ReadFailure {
+    /// The Parquet reader's own error.
+    Error(parquet::errors::ParquetError),
+    /// The reader panicked on damaged data (parquet 59 does on some damaged
+    /// definition levels): the rejection reason, with the panic's message.
+    Panicked(String),
+}
+
+/// The next batch of a sender's file. A panic of the Parquet reader is
+/// caught and becomes a rejection of the file (the stream is not polled
+/// again), so that damaged bytes reject an upload instead of failing the
+/// night or the `check` command.
+async fn next_batch(
+    stream: &mut ParquetRecordBatchStream<ParquetObjectReader>,
+    name: &str,
+    rows_read: i64,
+) -> Option<std::result::Result<RecordBatch, ReadFailure>> {
+    use futures::FutureExt;
+    match std::panic::AssertUnwindSafe(stream.next())
+        .catch_unwind()
+        .await
+    {
+        Ok(next) => next.map(|b| b.map_err(ReadFailure::Error)),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".into());
+            Some(Err(ReadFailure::Panicked(format!(
+                "unreadable {name}: the Parquet reader failed on damaged data after row {rows_read} ({})",
+                quoted(message)
+            ))))
+        }
+    }
+}
 
 fn curated_props() -> parquet::file::properties::WriterProperties {
     let builder = parquet::file::properties::WriterProperties::builder()
