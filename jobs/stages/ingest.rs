@@ -801,6 +801,7 @@ enum ReadFailure {
 /// caught and becomes a rejection of the file (the stream is not polled
 /// again), so that damaged bytes reject an upload instead of failing the
 /// night or the `check` command.
+#[allow(deprecated)]
 async fn next_batch(
     stream: &mut ParquetRecordBatchStream<ParquetObjectReader>,
     name: &str,
