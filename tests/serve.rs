@@ -112,8 +112,13 @@ fn run_records(dir: &Path, date: &str) -> Vec<serde_json::Value> {
     let Ok(entries) = std::fs::read_dir(d) else {
         return vec![];
     };
+    // Only the records (`<run_id>.json`): a record being written is a
+    // staging file beside them (`<run_id>.json#N`, empty or partial) until
+    // the store renames it, as the store's own listing skips it.
     let mut out: Vec<serde_json::Value> = entries
-        .map(|e| serde_json::from_slice(&std::fs::read(e.unwrap().path()).unwrap()).unwrap())
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
         .collect();
     out.sort_by_key(|r| r["started_at"].as_str().unwrap().to_string());
     out
