@@ -830,7 +830,10 @@ async fn next_batch(
 fn curated_props() -> parquet::file::properties::WriterProperties {
     let builder = parquet::file::properties::WriterProperties::builder()
         .set_compression(parquet::basic::Compression::SNAPPY)
-        .set_max_row_group_row_count(Some(1 << 20));
+        .set_max_row_group_row_count(Some(1 << 20))
+        // No min/max statistics: nothing prunes curated files by value, and
+        // keeping them compares every text value as it is written.
+        .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None);
     UNIQUE_PER_ROW
         .iter()
         .fold(builder, |b, column| {
