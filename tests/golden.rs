@@ -128,3 +128,56 @@ async fn sample_matches_expected_for_both_dates() {
         "landing/ must never change"
     );
 }
+
+/// The codecs of the curated files (data and rejects) under a local tree.
+fn curated_codecs(tree: &Tree) -> std::collections::BTreeSet<String> {
+    let mut codecs = std::collections::BTreeSet::new();
+    walk(&tree.path().join("curated"), &mut |p| {
+        if p.extension().is_some_and(|e| e == "parquet") {
+            let file = bytes::Bytes::from(std::fs::read(p).unwrap());
+            codecs.extend(crate::common::parquet_codecs(file));
+        }
+    });
+    codecs
+}
+
+/// Reports and metrics, without the publication markers (which name the
+/// run) and sources.json (which holds when each upload was decided).
+fn outputs(tree: &Tree) -> BTreeMap<String, String> {
+    let mut h = tree.hashes("reports");
+    h.extend(tree.hashes("metrics"));
+    h.retain(|k, _| !k.contains("_PUBLISHED") && !k.ends_with("sources.json"));
+    h
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn curated_compression_is_uncompressed_on_a_local_root_and_never_changes_an_output() {
+    use junkrecon::config::{Config, CuratedCompression};
+    let mut seen = vec![];
+    for (setting, codec) in [
+        (CuratedCompression::Auto, "UNCOMPRESSED"),
+        (CuratedCompression::Snappy, "SNAPPY"),
+        (CuratedCompression::Zstd, "ZSTD(ZstdLevel(1))"),
+    ] {
+        let tree = Tree::sample();
+        let cfg = Config {
+            curated_compression: setting,
+            ..Config::default()
+        };
+        for date in ["2026-11-20", "2026-11-21"] {
+            tree.run_with(date, &cfg).await.unwrap();
+        }
+        let want = std::collections::BTreeSet::from([codec.to_string()]);
+        assert_eq!(curated_codecs(&tree), want, "{setting:?}");
+        assert_matches_expected(&tree);
+        seen.push(outputs(&tree));
+    }
+    assert!(!seen[0].is_empty());
+    for o in &seen[1..] {
+        let differ: Vec<&String> = o.keys().filter(|k| o.get(*k) != seen[0].get(*k)).collect();
+        assert!(
+            differ.is_empty() && o.len() == seen[0].len(),
+            "outputs differ by codec: {differ:?}"
+        );
+    }
+}

@@ -149,6 +149,17 @@ async fn golden_sample_on_s3() {
     );
     let local = download(&root).await;
     crate::golden::assert_matches_expected(&local);
+    // `curated_compression = "auto"`: snappy on an object store.
+    let mut codecs = std::collections::BTreeSet::new();
+    for (key, _) in listing(&root, "curated/").await {
+        if key.ends_with(".parquet") {
+            codecs.extend(crate::common::parquet_codecs(root.get(&key).await.unwrap()));
+        }
+    }
+    assert_eq!(
+        codecs,
+        std::collections::BTreeSet::from(["SNAPPY".to_string()])
+    );
 }
 
 /// A proxy in front of the server that answers the first `failures` requests

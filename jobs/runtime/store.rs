@@ -346,6 +346,11 @@ impl Root {
         }
     }
 
+    /// Whether the root is a local directory (not an object store).
+    pub fn is_local(&self) -> bool {
+        self.local.is_some()
+    }
+
     /// How the root is shown to people (never contains credentials).
     pub fn display(&self) -> &str {
         &self.display

@@ -28,13 +28,14 @@ use parquet::arrow::async_reader::ParquetObjectReader;
 use parquet::arrow::async_reader::ParquetRecordBatchStream;
 use parquet::arrow::async_writer::AsyncArrowWriter;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use parquet::basic::Compression;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use tracing::{info, warn, Instrument};
 
 use crate::catalog::UploadStatus;
 use crate::catalog::{self, Decision};
-use crate::config::Config;
+use crate::config::{Config, CuratedCompression};
 use crate::curated::{curated_schema, rejects_schema};
 use crate::display::{excerpt, printable};
 use crate::manifest::{self, Manifest, UploadKey, MANIFEST};
@@ -535,14 +536,16 @@ async fn validate_and_curate(
     let parallel = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    let codec = curated_codec(root, cfg);
     let tasks = checked.iter().cloned().enumerate().map(|(idx, f)| {
         let (root, key, dir) = (root.clone(), key.clone(), dir.clone());
         let out = format!("{curated}data/part-{idx:05}.parquet");
         tokio::spawn(
             async move {
                 let mut rejects = vec![];
+                let out = CuratedOut { key: &out, codec };
                 let r =
-                    curate_file(&root, spec, &key, idx, &dir, &f, Some(&out), &mut rejects).await;
+                    curate_file(&root, spec, &key, idx, &dir, &f, Some(out), &mut rejects).await;
                 r.map(|r| (r, rejects))
             }
             .in_current_span(),
@@ -571,13 +574,11 @@ async fn validate_and_curate(
             return Ok(Verdict::rejected(reason, rows_in));
         }
     }
-    write_rejects(
-        root,
-        key,
-        &format!("{curated}rejects/rejects.parquet"),
-        &rejects,
-    )
-    .await?;
+    let out = CuratedOut {
+        key: &format!("{curated}rejects/rejects.parquet"),
+        codec,
+    };
+    write_rejects(root, key, out, &rejects).await?;
     Ok(Verdict {
         reason: None,
         rows_in,
@@ -673,6 +674,13 @@ fn footer_rows(
     Ok(footer as u64)
 }
 
+/// Where a curated file goes, and how it is compressed.
+#[derive(Clone, Copy)]
+struct CuratedOut<'a> {
+    key: &'a str,
+    codec: Compression,
+}
+
 /// Streams one landing file through normalisation into one curated file.
 /// Returns the accepted row count, or the reason the whole upload is rejected.
 #[allow(clippy::too_many_arguments)]
@@ -683,7 +691,7 @@ async fn curate_file(
     idx: usize,
     dir: &str,
     f: &CheckedFile,
-    out: Option<&str>,
+    out: Option<CuratedOut<'_>>,
     rejects: &mut Vec<RowReject>,
 ) -> Result<std::result::Result<u64, String>> {
     let path = format!("{dir}{}", f.name);
@@ -708,15 +716,15 @@ async fn curate_file(
     let mut writer = match out {
         Some(out) => Some(
             AsyncArrowWriter::try_new(
-                BufWriter::new(root.store(), Path::from(out)),
+                BufWriter::new(root.store(), Path::from(out.key)),
                 schema.clone(),
-                Some(curated_props()),
+                Some(curated_props(out.codec)),
             )
-            .map_err(|e| Error::encode(out, e))?,
+            .map_err(|e| Error::encode(out.key, e))?,
         ),
         None => None,
     };
-    let out = out.unwrap_or("(check only)");
+    let out = out.map_or("(check only)", |o| o.key);
     let mut next_row: i64 = 1;
     let mut accepted = 0u64;
     while let Some(batch) = next_batch(&mut stream, &f.name, next_row - 1).await {
@@ -827,9 +835,20 @@ async fn next_batch(
     }
 }
 
-fn curated_props() -> parquet::file::properties::WriterProperties {
+/// The codec of curated files: the setting, or for `auto` none on a local
+/// directory and snappy on an object store (see [`CuratedCompression`]).
+fn curated_codec(root: &Root, cfg: &Config) -> Compression {
+    match cfg.curated_compression {
+        CuratedCompression::Auto if root.is_local() => Compression::UNCOMPRESSED,
+        CuratedCompression::Auto | CuratedCompression::Snappy => Compression::SNAPPY,
+        CuratedCompression::None => Compression::UNCOMPRESSED,
+        CuratedCompression::Zstd => Compression::ZSTD(Default::default()),
+    }
+}
+
+fn curated_props(codec: Compression) -> parquet::file::properties::WriterProperties {
     let builder = parquet::file::properties::WriterProperties::builder()
-        .set_compression(parquet::basic::Compression::SNAPPY)
+        .set_compression(codec)
         .set_max_row_group_row_count(Some(1 << 20))
         // No min/max statistics: nothing prunes curated files by value, and
         // keeping them compares every text value as it is written.
@@ -1433,7 +1452,7 @@ fn describe_row(row_id: i64, files: &[CheckedFile]) -> String {
 async fn write_rejects(
     root: &Root,
     key: &UploadKey,
-    out: &str,
+    out: CuratedOut<'_>,
     rejects: &[RowReject],
 ) -> Result<()> {
     let days = key.as_of.epoch_days();
@@ -1455,9 +1474,10 @@ async fn write_rejects(
             rejects.iter().map(|r| r.column.as_str()),
         )),
     ];
+    let (codec, out) = (out.codec, out.key);
     let batch = RecordBatch::try_new(rejects_schema(), cols).map_err(|e| Error::encode(out, e))?;
     let writer_obj = BufWriter::new(root.store(), Path::from(out));
-    let mut w = AsyncArrowWriter::try_new(writer_obj, rejects_schema(), Some(curated_props()))
+    let mut w = AsyncArrowWriter::try_new(writer_obj, rejects_schema(), Some(curated_props(codec)))
         .map_err(|e| Error::encode(out, e))?;
     w.write(&batch).await.map_err(|e| Error::encode(out, e))?;
     w.close().await.map_err(|e| Error::encode(out, e))?;

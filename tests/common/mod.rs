@@ -243,6 +243,17 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
+/// The compression codecs of a Parquet file's column chunks ("SNAPPY", ...).
+pub fn parquet_codecs(file: bytes::Bytes) -> std::collections::BTreeSet<String> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let r = SerializedFileReader::new(file).unwrap();
+    r.metadata()
+        .row_groups()
+        .iter()
+        .flat_map(|g| g.columns().iter().map(|c| format!("{:?}", c.compression())))
+        .collect()
+}
+
 pub fn read_parquet(p: &Path) -> Vec<RecordBatch> {
     let f = std::fs::File::open(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
     parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(f)
