@@ -207,6 +207,56 @@ async fn keys_that_look_alike_as_numbers_are_counted_as_different_keys() {
     );
 }
 
+/// A carrier's keys are grouped as numbers (queries/15_volume_guard_phones.sql):
+/// one number spelled in several ways, or on several rows, is one key, and
+/// a flagged key that went is not lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_carriers_keys_are_counted_once_however_spelled() {
+    fn line(m: &str, flagged: bool) -> Sub<'_> {
+        Sub {
+            // An organization is never flagged (for a key of one row); an
+            // individual without an ID is (MISSING_ID).
+            subscriber_type: Some(if flagged {
+                "individual"
+            } else {
+                "organization"
+            }),
+            id_type: if flagged { None } else { Some("CCCD") },
+            ..Sub::ok(m, &P1)
+        }
+    }
+    let t = Tree::new();
+    t.upload("identity", "", D1, &[("p.parquet", identity(&[P1]))]);
+    let numbers: Vec<String> = (0..10).map(msisdn).collect();
+    // 10 keys on 14 rows: numbers[0] three times (spelled three ways) and
+    // numbers[1] three times; both are then flagged DUPLICATE_MSISDN, and
+    // numbers[9] MISSING_ID.
+    let mut first: Vec<Sub> = vec![
+        line("0912000000", false),
+        line("+84 912 000 000", false),
+        line("84.912.000.001", false),
+        line("0912-000-001", false),
+    ];
+    first.extend(numbers[..9].iter().map(|m| line(m, false)));
+    first.push(line(&numbers[9], true));
+    up(&t, "AAA", D1, subscribers(&first));
+    t.run(D1).await.unwrap();
+    // Night 2 keeps numbers[0], [1] and [4..9]: [9] went but was flagged;
+    // [2] and [3] are lost: 2 of 10 keys, 20% > 10%.
+    let kept = [&numbers[..2], &numbers[4..9]].concat();
+    let second: Vec<Sub> = kept.iter().map(|m| line(m, false)).collect();
+    up(&t, "AAA", D2, subscribers(&second));
+    let r = t.run(D2).await.unwrap();
+    let d = &r.ingest.decided[0].decision;
+    assert_eq!(d.status, "held", "{:?}", r.ingest.decided);
+    assert!(
+        d.reason
+            .starts_with("2 of 10 keys (20.00%) of the 2026-11-20 extract"),
+        "{}",
+        d.reason
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upload_with_every_row_rejected_is_held_and_its_rejects_are_not_published() {
     let t = Tree::new();

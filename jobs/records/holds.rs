@@ -25,6 +25,13 @@ pub const SQL: (&str, &str) = (
     include_str!("../../queries/15_volume_guard.sql"),
 );
 
+/// The guard's query for a carrier: the same counts, with every key (an
+/// msisdn, always 84 + 9 digits) grouped as one number.
+pub const PHONES_SQL: (&str, &str) = (
+    "15_volume_guard_phones.sql",
+    include_str!("../../queries/15_volume_guard_phones.sql"),
+);
+
 /// The key the guard compares an extract by.
 pub fn key_column(extract: Extract) -> &'static str {
     match extract {
@@ -104,7 +111,10 @@ async fn count(
     }
     let flagged = newest_report(root, key).await?;
     engine::register_report_keys(&ctx, "flagged_keys", key.extract, flagged.as_deref()).await?;
-    let (file, text) = SQL;
+    let (file, text) = match key.extract {
+        Extract::Subscribers => PHONES_SQL,
+        Extract::Identity | Extract::Accounts => SQL,
+    };
     let p = BTreeMap::from([
         ("EXTRACT", key.extract.to_string()),
         ("SOURCE", key.source.clone()),
