@@ -64,7 +64,9 @@ pub fn name_key(name: &str) -> String {
 /// words one by one and joining them with one space is folding the whole.
 #[derive(Default)]
 pub struct NameKeys {
-    words: std::collections::HashMap<Box<str>, Box<str>>,
+    /// Keyed with a random seed per process (ahash), as std's SipHash is,
+    /// so that hostile names cannot aim at one bucket; several times faster.
+    words: std::collections::HashMap<Box<str>, Box<str>, ahash::RandomState>,
     key: String,
 }
 
