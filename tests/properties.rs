@@ -227,6 +227,25 @@ proptest! {
     }
 
     #[test]
+    fn a_phone_normalises_as_the_contract_says(raw in prop_oneof![
+        messy_text(),
+        "[+0-9 .-]{0,16}",
+        "[+]?(84|0)?[0-9 .\u{a0}\u{3000}-]{7,14}",
+    ]) {
+        // Contract §3, step by step: remove white space, dots and dashes; a
+        // leading +84 becomes 84; a leading 0 and exactly 9 digits become 84
+        // and those digits; the result must be 84 and 9 digits.
+        let compact: String = raw.chars().filter(|c| !(c.is_whitespace() || *c == '.' || *c == '-')).collect();
+        let national = match compact.strip_prefix("+84") {
+            Some(rest) => format!("84{rest}"),
+            None if compact.len() == 10 && compact.starts_with('0') => format!("84{}", &compact[1..]),
+            None => compact,
+        };
+        let valid = national.len() == 11 && national.starts_with("84") && national.bytes().all(|b| b.is_ascii_digit());
+        prop_assert_eq!(normalize::phone(&raw), valid.then_some(national));
+    }
+
+    #[test]
     fn the_three_spellings_of_a_phone_are_one_number(
         nine in digits(9),
         seps in proptest::collection::vec(separator(), 0..4),

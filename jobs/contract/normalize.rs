@@ -16,21 +16,36 @@ pub fn clean_text(value: Option<&str>) -> Option<&str> {
 /// White space, dots and dashes are removed, `+84` becomes `84`, and a leading
 /// `0` followed by exactly 9 digits becomes `84` and those digits.
 pub fn phone(raw: &str) -> Option<String> {
-    let compact: String = raw
-        .chars()
-        .filter(|c| !(c.is_whitespace() || *c == '.' || *c == '-'))
-        .collect();
-    let national = if let Some(rest) = compact.strip_prefix("+84") {
-        format!("84{rest}")
-    } else if compact.len() == 10 && compact.starts_with('0') {
-        format!("84{}", &compact[1..])
+    // Without the separators, a phone that can normalise is at most 12 ASCII
+    // characters (`+84` and 9 digits): kept on the stack, longer is no phone.
+    let mut compact = [0u8; 12];
+    let mut len = 0;
+    for c in raw.chars() {
+        if c.is_whitespace() || c == '.' || c == '-' {
+            continue;
+        }
+        if !c.is_ascii() || len == compact.len() {
+            return None;
+        }
+        compact[len] = c as u8;
+        len += 1;
+    }
+    let compact = &compact[..len];
+    // The 9 digits after the country code, in each of the three spellings.
+    let nine = if let Some(rest) = compact.strip_prefix(b"+84") {
+        rest
+    } else if len == 10 && compact[0] == b'0' {
+        &compact[1..]
     } else {
-        compact
+        compact.strip_prefix(b"84")?
     };
-    let ok = national.len() == 11
-        && national.starts_with("84")
-        && national.bytes().all(|b| b.is_ascii_digit());
-    ok.then_some(national)
+    if nine.len() != 9 || !nine.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut out = String::with_capacity(11);
+    out.push_str("84");
+    out.extend(nine.iter().map(|&b| b as char));
+    Some(out)
 }
 
 /// Folds a name for comparison: NFD, drop general category M, `Đ/đ`→`D/d`,
@@ -125,11 +140,14 @@ fn fold_word(word: &str) -> String {
 /// characters or fewer are masked entirely, so a mask never reveals a whole ID.
 pub fn mask_id(id: &str) -> String {
     let n = id.chars().count();
-    if n <= 3 {
-        return "*".repeat(n);
-    }
-    let tail: String = id.chars().skip(n - 3).collect();
-    format!("{}{}", "*".repeat(n - 3), tail)
+    // Every character but the last 3 hidden; all of them for 3 or fewer.
+    let hidden = if n > 3 { n - 3 } else { n };
+    // The byte where the shown tail starts (the end when nothing is shown).
+    let tail = id.char_indices().nth(hidden).map_or(id.len(), |(i, _)| i);
+    let mut out = String::with_capacity(hidden + id.len() - tail);
+    out.extend(std::iter::repeat_n('*', hidden));
+    out.push_str(&id[tail..]);
+    out
 }
 
 #[cfg(test)]
