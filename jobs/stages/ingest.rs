@@ -7,6 +7,7 @@
 //! folder without a manifest, and never put a row value (name, ID number,
 //! date of birth) into a message or log line: reasons name files, rows and columns.
 
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -1026,18 +1027,23 @@ fn get_date(a: &DateCol, i: usize) -> std::result::Result<Option<i32>, ()> {
 }
 
 /// A restricted value (type, status): trimmed, lower-cased, one of `spec.values`.
-fn enum_value(a: &StringArray, i: usize, spec: &ColumnSpec) -> Option<String> {
+fn enum_value<'s>(a: &StringArray, i: usize, spec: &'s ColumnSpec) -> Option<Cow<'s, str>> {
     let v = get(a, i)?;
     if v.is_ascii() {
-        // The common case, without lower-casing every row into a new string.
+        // The common case, without lower-casing every row into a new string:
+        // the allowed value it equals (ASCII too), borrowed when it is
+        // already lower-case, as the schema files write them.
         let allowed = spec.values.iter().find(|a| a.eq_ignore_ascii_case(v))?;
-        return Some(allowed.to_lowercase());
+        return Some(match allowed.bytes().any(|b| b.is_ascii_uppercase()) {
+            true => Cow::Owned(allowed.to_ascii_lowercase()),
+            false => Cow::Borrowed(allowed.as_str()),
+        });
     }
     let v = v.to_lowercase();
     spec.values
         .iter()
         .any(|allowed| allowed.to_lowercase() == v)
-        .then_some(v)
+        .then_some(Cow::Owned(v))
 }
 
 /// The columns shared by subscriber and account rows about the holder.
@@ -1220,7 +1226,9 @@ impl<'a> V2Columns<'a> {
         };
         match get(a, i) {
             None => Ok(None),
-            Some(_) => enum_value(a, i, spec).map(Some).ok_or(()),
+            Some(_) => enum_value(a, i, spec)
+                .map(|v| Some(v.into_owned()))
+                .ok_or(()),
         }
     }
 }
