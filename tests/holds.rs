@@ -69,6 +69,15 @@ async fn ledger(t: &Tree, k: &UploadKey) -> junkrecon::catalog::FolderLedger {
         .unwrap()
 }
 
+/// Runs night 2, whose one decided upload must be held for a reason that
+/// starts with `reason`.
+async fn assert_held_on_night_2(t: &Tree, reason: &str) {
+    let r = t.run(D2).await.unwrap();
+    let d = &r.ingest.decided[0].decision;
+    assert_eq!(d.status, "held", "{:?}", r.ingest.decided);
+    assert!(d.reason.starts_with(reason), "{}", d.reason);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shrunk_upload_is_held_until_released() {
     let t = Tree::new();
@@ -196,15 +205,7 @@ async fn keys_that_look_alike_as_numbers_are_counted_as_different_keys() {
     t.upload("accounts", "BNK", D1, &[("part-0.parquet", bank(&first))]);
     t.run(D1).await.unwrap();
     t.upload("accounts", "BNK", D2, &[("part-0.parquet", bank(&second))]);
-    let r = t.run(D2).await.unwrap();
-    let d = &r.ingest.decided[0].decision;
-    assert_eq!(d.status, "held", "{:?}", r.ingest.decided);
-    assert!(
-        d.reason
-            .starts_with("7 of 8 keys (87.50%) of the 2026-11-20 extract"),
-        "{}",
-        d.reason
-    );
+    assert_held_on_night_2(&t, "7 of 8 keys (87.50%) of the 2026-11-20 extract").await;
 }
 
 /// A carrier's keys are grouped as numbers (queries/15_volume_guard_phones.sql):
@@ -246,15 +247,7 @@ async fn a_carriers_keys_are_counted_once_however_spelled() {
     let kept = [&numbers[..2], &numbers[4..9]].concat();
     let second: Vec<Sub> = kept.iter().map(|m| line(m, false)).collect();
     up(&t, "AAA", D2, subscribers(&second));
-    let r = t.run(D2).await.unwrap();
-    let d = &r.ingest.decided[0].decision;
-    assert_eq!(d.status, "held", "{:?}", r.ingest.decided);
-    assert!(
-        d.reason
-            .starts_with("2 of 10 keys (20.00%) of the 2026-11-20 extract"),
-        "{}",
-        d.reason
-    );
+    assert_held_on_night_2(&t, "2 of 10 keys (20.00%) of the 2026-11-20 extract").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
