@@ -53,14 +53,14 @@ pub fn keys_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
 }
 
 /// How many times `batch_size` the rows of a batch are in a query that
-/// streams every row of an extract past one table and keeps nothing but the
-/// table (no sort, no spill): step 40's holders past the registry's keys,
-/// step 50's subscriber rows past the lines over the limit, and the key
-/// aggregations of [`keys_session`]. Fewer, larger batches there cost less
+/// streams every row of an extract past one table: step 40's holders past
+/// the registry's keys, step 50's subscriber rows past the lines over the
+/// limit (the hash joins with one build table), and the key aggregations of
+/// [`keys_session`] (whose spill merges are sized for it). Fewer, larger batches there cost less
 /// per row (10M persons, day 2, seven alternating rounds of the whole night
 /// with 32768 rows a batch against 8192: `resolved` 13.2 -> 11.7 s on
 /// average, the guards' seconds 7.2 -> 6.4). Not every query: sorts and
-/// spills under a small pool need the configured size (see the runbook).
+/// spills under a small pool keep the configured size (see the runbook).
 pub const STREAM_BATCH_FACTOR: usize = 4;
 
 /// The engine's partitions: `target_partitions`, or the cores when 0.
