@@ -1031,6 +1031,23 @@ mod tests {
     }
 
     #[test]
+    fn only_hash_joins_with_one_build_table_stream_larger_batches() {
+        let planned = |hash_joins, one_build_table| {
+            let mut options = datafusion::config::ConfigOptions::new();
+            options.execution.batch_size =
+                datafusion::config::ConfigNonZeroUsize::try_new(1000).unwrap();
+            plan_joins(&mut options, hash_joins, one_build_table);
+            options.execution.batch_size.get()
+        };
+        assert_eq!(planned(true, true), 1000 * engine::STREAM_BATCH_FACTOR);
+        // Partitioned hash joins (the accounts step) and sort-merge joins,
+        // which sort and may spill, keep the configured size.
+        assert_eq!(planned(true, false), 1000);
+        assert_eq!(planned(false, true), 1000);
+        assert_eq!(planned(false, false), 1000);
+    }
+
+    #[test]
     fn every_step_renders_with_run_parameters() {
         let mut p = params("2026-11-20".parse().unwrap(), &Config::default());
         p.insert("BUCKETS", "4".into());
