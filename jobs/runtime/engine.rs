@@ -46,7 +46,7 @@ pub fn session(root: &Root, cfg: &Config) -> Result<SessionContext> {
 pub fn keys_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
     let split = Config {
         target_partitions: partitions(cfg) * 16,
-        batch_size: cfg.batch_size * STREAM_BATCH_FACTOR,
+        batch_size: cfg.batch_size.saturating_mul(STREAM_BATCH_FACTOR),
         ..cfg.clone()
     };
     session(root, &split)
@@ -56,11 +56,12 @@ pub fn keys_session(root: &Root, cfg: &Config) -> Result<SessionContext> {
 /// streams every row of an extract past one table: step 40's holders past
 /// the registry's keys, step 50's subscriber rows past the lines over the
 /// limit (the hash joins with one build table), and the key aggregations of
-/// [`keys_session`] (whose spill merges are sized for it). Fewer, larger batches there cost less
-/// per row (10M persons, day 2, seven alternating rounds of the whole night
-/// with 32768 rows a batch against 8192: `resolved` 13.2 -> 11.7 s on
-/// average, the guards' seconds 7.2 -> 6.4). Not every query: sorts and
-/// spills under a small pool keep the configured size (see the runbook).
+/// [`keys_session`] (whose spill merges are sized for it). Fewer, larger
+/// batches there cost less per row (10M persons, day 2, seven alternating
+/// rounds of the whole night with 32768 rows a batch against 8192:
+/// `resolved` 13.2 -> 11.7 s on average, the guards' seconds 7.2 -> 6.4).
+/// Not every query: sorts and spills under a small pool keep the configured
+/// size (see the runbook).
 pub const STREAM_BATCH_FACTOR: usize = 4;
 
 /// The engine's partitions: `target_partitions`, or the cores when 0.
