@@ -741,7 +741,8 @@ fn plan_joins(
     if hash_joins && one_build_table {
         options.optimizer.hash_join_single_partition_threshold = usize::MAX;
         options.optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
-        let rows = (options.execution.batch_size.get()).saturating_mul(engine::STREAM_BATCH_FACTOR);
+        let rows = options.execution.batch_size.get();
+        let rows = rows.saturating_mul(engine::STREAM_BATCH_FACTOR);
         if let Ok(rows) = datafusion::config::ConfigNonZeroUsize::try_new(rows) {
             options.execution.batch_size = rows;
         }
