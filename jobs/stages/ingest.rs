@@ -1220,15 +1220,13 @@ impl<'a> V2Columns<'a> {
 
     /// The owner's answer lower-cased, `Ok(None)` when not asked yet (null,
     /// or version 1), `Err(())` for a value outside the contract's.
-    fn owner_confirmation(&self, i: usize) -> std::result::Result<Option<String>, ()> {
+    fn owner_confirmation(&self, i: usize) -> std::result::Result<Option<Cow<'a, str>>, ()> {
         let Some((a, spec)) = &self.owner else {
             return Ok(None);
         };
         match get(a, i) {
             None => Ok(None),
-            Some(_) => enum_value(a, i, spec)
-                .map(|v| Some(v.into_owned()))
-                .ok_or(()),
+            Some(_) => enum_value(a, i, spec).map(Some).ok_or(()),
         }
     }
 }
