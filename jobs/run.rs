@@ -356,10 +356,10 @@ async fn run_stages(
     let staging = publish::stage_prefix(date, run_id);
     let history = publish::history(&earlier, &inputs);
     let timeline = &cfg.enforcement;
-    let files = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline)
+    let reports = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline)
         .await
         .map_err(|e| on_engine(cfg, e))?;
-    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &staging)
+    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &reports.progress)
         .await
         .map_err(|e| on_engine(cfg, e))?;
     warn_missing(&sources);
@@ -368,7 +368,7 @@ async fn run_stages(
         banks,
         sources,
     };
-    let published = publish::commit(root, date, run_id, files, &night, fence).await?;
+    let published = publish::commit(root, date, run_id, reports.files, &night, fence).await?;
     record.published_files = published.files.len();
     record.stages.push(stage("publish", t));
     record.summary = summary(&night.sources, &night.carriers, &night.banks);

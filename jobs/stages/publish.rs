@@ -269,10 +269,24 @@ fn csv_bytes(
 /// 9.72/9.29/9.62 -> 9.25/9.22/9.12 s).
 const REPORTS_AT_ONCE: usize = 3;
 
+/// Per-source counts of steps 95 and 97, keyed by (extract, source).
+pub type Counts = BTreeMap<(String, String), BTreeMap<String, u64>>;
+
+/// What [`write_reports`] staged: the files, and each source's progress and
+/// enforcement counts (steps 95 and 97) read from its reports.
+pub struct Reports {
+    /// Every report, delta list and the rejects report, as staged.
+    pub files: Vec<PublishedFile>,
+    /// Steps 95 and 97 for every source.
+    pub progress: Counts,
+}
+
 /// Writes every source's report and delta list and the rejects report for
 /// `date` under the run's staging prefix; the entries name the contract paths.
 /// Sources are written [`REPORTS_AT_ONCE`] at a time, each in a session of
 /// its own ([`engine::side_session`]); the entries come in the sources' order.
+/// Each source's task then counts its progress (steps 95 and 97) from the
+/// reports it has just written, while the next sources' reports are encoded.
 pub async fn write_reports(
     ctx: &SessionContext,
     root: &Root,
@@ -281,12 +295,13 @@ pub async fn write_reports(
     date: NightDate,
     stage: &str,
     timeline: &EnforcementSettings,
-) -> Result<Vec<PublishedFile>> {
+) -> Result<Reports> {
     let targets: Vec<Target> = sources(inputs)
         .map(|(extract, c)| Target {
             extract,
             chosen: c.clone(),
             previous: h.previous(extract, &c.source).cloned(),
+            baseline: h.baseline(extract, &c.source).cloned(),
             date,
             stage: stage.to_string(),
         })
@@ -294,35 +309,43 @@ pub async fn write_reports(
     let (session, store, settings) = (ctx.clone(), root.clone(), timeline.clone());
     let reports = futures::stream::iter(targets)
         .map(move |target| spawn_report(session.clone(), store.clone(), settings.clone(), target));
-    let mut files = vec![];
+    let mut out = Reports {
+        files: vec![],
+        progress: BTreeMap::new(),
+    };
     let mut written = reports.buffered(REPORTS_AT_ONCE);
     while let Some(report) = written.next().await {
-        files.extend(report?);
+        let (files, counts) = report?;
+        out.files.extend(files);
+        out.progress.extend(counts);
     }
     let (file, text) = sql::REPORT_REJECTS;
     let df = engine::query(ctx, file, text).await?;
     let key = format!("reports/rejects/date={date}/rejects.parquet");
-    files.extend(write_query(root, df, file, &key, None, stage).await?);
-    Ok(files)
+    out.files
+        .extend(write_query(root, df, file, &key, None, stage).await?);
+    Ok(out)
 }
 
 /// Writes one source's report and delta list in a session of its own, on a
-/// task of its own (so that two reports encode on two threads); the task
-/// starts when the returned future is first polled.
+/// task of its own (so that two reports encode on two threads), then counts
+/// its progress from them; the task starts when the returned future is
+/// first polled.
 async fn spawn_report(
     ctx: SessionContext,
     root: Root,
     timeline: EnforcementSettings,
     target: Target,
-) -> Result<Vec<PublishedFile>> {
+) -> Result<(Vec<PublishedFile>, Counts)> {
     let report = async move {
         let started = std::time::Instant::now();
         let ctx = engine::side_session(&ctx, &[flags_table(target.extract)]).await?;
         let mut files = write_report(&ctx, &root, &target, &timeline).await?;
         files.extend(write_delta(&ctx, &root, &target).await?);
+        let counts = progress(&ctx, &target).await?;
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(source = %target.chosen.source, seconds, "report written");
-        Ok::<_, Error>(files)
+        Ok::<_, Error>((files, counts))
     };
     let mut task = Stopped(tokio::spawn(report.in_current_span()));
     (&mut task.0)
@@ -352,12 +375,13 @@ fn flags_table(extract: Extract) -> &'static str {
     }
 }
 
-/// One source's report being written: which, its previous report, the
-/// night and the run's staging prefix.
+/// One source's report being written: which, its previous and baseline
+/// reports, the night and the run's staging prefix.
 struct Target {
     extract: Extract,
     chosen: Chosen,
     previous: Option<Earlier>,
+    baseline: Option<Earlier>,
     date: NightDate,
     stage: String,
 }
@@ -376,6 +400,7 @@ async fn write_report(
         previous,
         date,
         stage,
+        ..
     } = t;
     let (extract, date) = (*extract, *date);
     let (file, text) = match extract {
@@ -426,6 +451,7 @@ async fn write_delta(ctx: &SessionContext, root: &Root, t: &Target) -> Result<Ve
         previous,
         date,
         stage,
+        ..
     } = t;
     let (extract, date) = (*extract, *date);
     let now = format!("{stage}{}", report_key(extract, &c.source, date));
@@ -452,7 +478,7 @@ async fn collect_counts(
     ctx: &SessionContext,
     file: &str,
     text: &str,
-) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
+) -> Result<Counts> {
     let batches = engine::query(ctx, file, text)
         .await?
         .collect()
@@ -574,77 +600,57 @@ fn sources(inputs: &Inputs) -> impl Iterator<Item = (Extract, &Chosen)> {
         .chain(inputs.accounts.iter().map(|c| (Extract::Accounts, c)))
 }
 
-/// Steps 95 and 97 for every source, one source at a time, over its
-/// reports: the one this run staged under `stage` (with its delta list)
-/// and those of its previous and baseline publications (`h`).
-async fn progress(
-    ctx: &SessionContext,
-    inputs: &Inputs,
-    h: &History,
-    date: NightDate,
-    stage: &str,
-) -> Result<BTreeMap<(String, String), BTreeMap<String, u64>>> {
+/// Steps 95 and 97 for one source, over its reports: the report and delta
+/// list this run has just staged, and the reports of its previous and
+/// baseline publications.
+async fn progress(ctx: &SessionContext, t: &Target) -> Result<Counts> {
+    let (extract, c) = (t.extract, &t.chosen);
+    let now = format!("{}{}", t.stage, report_key(extract, &c.source, t.date));
+    let reports = [
+        ("now_keys", Some(now.as_str())),
+        ("previous_keys", t.previous.as_ref().map(|e| e.report.as_str())),
+        ("baseline_keys", t.baseline.as_ref().map(|e| e.report.as_str())),
+    ];
+    for (name, report) in reports {
+        engine::register_report_keys(ctx, name, extract, report).await?;
+    }
     let (file, text) = sql::PROGRESS;
-    let mut counts: BTreeMap<(String, String), BTreeMap<String, u64>> = BTreeMap::new();
-    for (extract, c) in sources(inputs) {
-        let now = format!("{stage}{}", report_key(extract, &c.source, date));
-        let reports = [
-            ("now_keys", Some(now.clone())),
-            (
-                "previous_keys",
-                h.previous(extract, &c.source).map(|e| e.report.clone()),
-            ),
-            (
-                "baseline_keys",
-                h.baseline(extract, &c.source).map(|e| e.report.clone()),
-            ),
-        ];
-        for (name, report) in reports {
-            engine::register_report_keys(ctx, name, extract, report.as_deref()).await?;
-        }
-        let p = BTreeMap::from([
-            ("EXTRACT", extract.to_string()),
-            ("SOURCE", c.source.clone()),
-        ]);
-        counts.extend(collect_counts(ctx, file, &engine::render(file, text, &p)?).await?);
-        let key = engine::report_key_column(extract);
-        let report_columns = [
-            (key, DataType::Utf8),
-            ("required_action", DataType::Utf8),
-            ("overdue", DataType::Boolean),
-        ];
-        engine::register_report(ctx, "now_report", extract, Some(&now), &report_columns).await?;
-        let delta = format!("{stage}{}", delta_key(extract, &c.source, date));
-        let delta_columns = [(key, DataType::Utf8), ("change", DataType::Utf8)];
-        engine::register_report(ctx, "now_delta", extract, Some(&delta), &delta_columns).await?;
-        let (efile, etext) = sql::ENFORCEMENT;
-        let ep = BTreeMap::from([
-            ("EXTRACT", extract.to_string()),
-            ("SOURCE", c.source.clone()),
-            ("ACTION_SUMS", crate::reasons::action_sums(extract)),
-        ]);
-        for (k, more) in collect_counts(ctx, efile, &engine::render(efile, etext, &ep)?).await? {
-            counts.entry(k).or_default().extend(more);
-        }
+    let p = BTreeMap::from([
+        ("EXTRACT", extract.to_string()),
+        ("SOURCE", c.source.clone()),
+    ]);
+    let mut counts = collect_counts(ctx, file, &engine::render(file, text, &p)?).await?;
+    let key = engine::report_key_column(extract);
+    let report_columns = [
+        (key, DataType::Utf8),
+        ("required_action", DataType::Utf8),
+        ("overdue", DataType::Boolean),
+    ];
+    engine::register_report(ctx, "now_report", extract, Some(&now), &report_columns).await?;
+    let delta = format!("{}{}", t.stage, delta_key(extract, &c.source, t.date));
+    let delta_columns = [(key, DataType::Utf8), ("change", DataType::Utf8)];
+    engine::register_report(ctx, "now_delta", extract, Some(&delta), &delta_columns).await?;
+    let (efile, etext) = sql::ENFORCEMENT;
+    let ep = BTreeMap::from([
+        ("EXTRACT", extract.to_string()),
+        ("SOURCE", c.source.clone()),
+        ("ACTION_SUMS", crate::reasons::action_sums(extract)),
+    ]);
+    for (k, more) in collect_counts(ctx, efile, &engine::render(efile, etext, &ep)?).await? {
+        counts.entry(k).or_default().extend(more);
     }
     Ok(counts)
 }
 
-/// Computes carriers.json and banks.json entries for `date`, reading the
-/// reports this run staged under `stage`.
+/// Computes carriers.json and banks.json entries for `date`, from the flags
+/// tables and each source's `progress` (counted by [`write_reports`]).
 pub async fn metrics(
     ctx: &SessionContext,
     inputs: &Inputs,
     h: &History,
     date: NightDate,
-    stage: &str,
+    progress: &Counts,
 ) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
-    let started = std::time::Instant::now();
-    let progress = progress(ctx, inputs, h, date, stage).await?;
-    tracing::info!(
-        seconds = started.elapsed().as_secs_f64(),
-        "progress counted"
-    );
     let counted = crate::reasons::sql_params(REASONS);
     let (file, text) = sql::METRICS_SUBSCRIBERS;
     let subs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
@@ -652,7 +658,7 @@ pub async fn metrics(
     let accs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
     let build = |extract: Extract,
                  chosen: &[Chosen],
-                 counts: &BTreeMap<(String, String), BTreeMap<String, u64>>,
+                 counts: &Counts,
                  reasons: Vec<&str>| {
         chosen
             .iter()
