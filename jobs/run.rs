@@ -355,8 +355,7 @@ async fn run_stages(
     let t = Instant::now();
     let staging = publish::stage_prefix(date, run_id);
     let history = publish::history(&earlier, &inputs);
-    let timeline = &cfg.enforcement;
-    let reports = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, timeline)
+    let reports = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, cfg)
         .await
         .map_err(|e| on_engine(cfg, e))?;
     let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &reports.progress)
