@@ -8,11 +8,15 @@
 -- The flag columns and the reasons are rendered from the one list of reason
 -- codes (jobs/contract/reasons.rs): for each code of a bank's row, in code order,
 -- CASE WHEN <column> THEN '<CODE>' END.
+-- The separator is ';' when the row has a flag (${ACCOUNT_ANY_FLAG} is the flag
+-- columns joined with OR) and NULL when it has none: concat_ws then gives
+-- NULL, the clean row's reasons, without comparing every row's text with ''
+-- afterwards (nullif did, at a cost of 1.5 CPU seconds a night at 10M persons).
 CREATE OR REPLACE VIEW account_flags_v AS
 SELECT key AS account_number, row_id, holder_type, status,
        since AS opened_on, id_number_masked, in_scope,
        ${ACCOUNT_FLAG_COLUMNS},
-       nullif(concat_ws(';',
-           ${ACCOUNT_REASONS}), '') AS reasons,
+       concat_ws(CASE WHEN ${ACCOUNT_ANY_FLAG} THEN ';' END,
+           ${ACCOUNT_REASONS}) AS reasons,
        source AS bank
 FROM account_rules

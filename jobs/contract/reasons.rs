@@ -90,16 +90,19 @@ pub fn codes(list: &[Reason], extract: Extract) -> Vec<&'static str> {
 /// - `…_FLAG_COLUMNS`: the boolean columns, comma-separated;
 /// - `…_REASONS`: one `CASE WHEN column THEN 'CODE' END` per code, in code
 ///   order, for `concat_ws`;
+/// - `…_ANY_FLAG`: the boolean columns joined with `OR` (true when the row
+///   has a reason);
 /// - `…_REASON_COUNTS`: one `sum(CASE WHEN column THEN 1 ELSE 0 END) AS "CODE"` per code.
 pub fn sql_params(list: &[Reason]) -> BTreeMap<&'static str, String> {
     let mut p = BTreeMap::new();
-    for (extract, [columns, reasons, counts]) in [
+    for (extract, [columns, reasons, counts, any]) in [
         (
             Extract::Subscribers,
             [
                 "SUBSCRIBER_FLAG_COLUMNS",
                 "SUBSCRIBER_REASONS",
                 "SUBSCRIBER_REASON_COUNTS",
+                "SUBSCRIBER_ANY_FLAG",
             ],
         ),
         (
@@ -108,6 +111,7 @@ pub fn sql_params(list: &[Reason]) -> BTreeMap<&'static str, String> {
                 "ACCOUNT_FLAG_COLUMNS",
                 "ACCOUNT_REASONS",
                 "ACCOUNT_REASON_COUNTS",
+                "ACCOUNT_ANY_FLAG",
             ],
         ),
     ] {
@@ -116,6 +120,7 @@ pub fn sql_params(list: &[Reason]) -> BTreeMap<&'static str, String> {
         by_code.sort_by_key(|r| r.code);
         let cols: Vec<&str> = mine.iter().map(|r| r.column).collect();
         p.insert(columns, cols.join(", "));
+        p.insert(any, cols.join(" OR "));
         let cases: Vec<String> = by_code
             .iter()
             .map(|r| format!("CASE WHEN {} THEN '{}' END", r.column, r.code))

@@ -1048,6 +1048,62 @@ mod tests {
         assert_eq!(planned(false, false), 1000);
     }
 
+    /// Step 70's `reasons` over three rows: none of the flags set (all
+    /// false), two set, and one unknown (NULL) with the rest false. Step 75
+    /// renders the same expression from the accounts' codes.
+    #[tokio::test]
+    async fn reasons_are_null_for_a_clean_row_and_the_codes_in_order_for_a_flagged_one() {
+        let p = params("2026-11-20".parse().unwrap(), &Config::default());
+        let columns: Vec<&str> = p["SUBSCRIBER_FLAG_COLUMNS"].split(", ").collect();
+        let row = |id: u32, set: &[&str], unknown: &[&str]| {
+            let flags: Vec<String> = columns
+                .iter()
+                .map(|c| {
+                    let v = if set.contains(c) {
+                        "true"
+                    } else if unknown.contains(c) {
+                        "CAST(NULL AS BOOLEAN)"
+                    } else {
+                        "false"
+                    };
+                    format!("{v} AS {c}")
+                })
+                .collect();
+            format!(
+                "SELECT '8490000000{id}' AS key, '{id}' AS row_id, 'individual' AS holder_type, \
+                 'active' AS status, DATE '2020-01-01' AS since, '***' AS id_number_masked, \
+                 true AS in_scope, {}, 'VIETTEL' AS source",
+                flags.join(", ")
+            )
+        };
+        let rows = [
+            row(1, &[], &[]),
+            row(2, &["over_limit", "deceased"], &[]),
+            row(3, &[], &["owner_denied"]),
+        ];
+        let ctx = SessionContext::new();
+        let view = format!(
+            "CREATE VIEW subscriber_rules AS {}",
+            rows.join(" UNION ALL ")
+        );
+        run_script(&ctx, "rows", &view).await.unwrap();
+        let (file, text) = SUBSCRIBER_FLAGS[1];
+        run_script(&ctx, file, &render(file, text, &p).unwrap())
+            .await
+            .unwrap();
+        let got = ctx
+            .sql("SELECT row_id, reasons FROM subscriber_flags_v ORDER BY row_id")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let b = datafusion::arrow::compute::concat_batches(&got[0].schema(), &got).unwrap();
+        let reasons = engine::str_column(&b, "reasons").unwrap();
+        let reasons: Vec<Option<&str>> = reasons.iter().collect();
+        assert_eq!(reasons, [None, Some("DECEASED;OVER_LIMIT"), None]);
+    }
+
     #[test]
     fn every_step_renders_with_run_parameters() {
         let mut p = params("2026-11-20".parse().unwrap(), &Config::default());
