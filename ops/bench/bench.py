@@ -23,7 +23,7 @@ is kept. Peak RSS is the child's own maximum resident set (wait4), wall time
 is measured around the process, CPU is user + sys; junkrecon's per-stage
 times come from its run record, the peer's from its stderr.
 """
-import argparse, glob, json, os, platform, shutil, subprocess, sys, time
+import argparse, glob, json, os, platform, shlex, shutil, subprocess, sys, time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
@@ -538,7 +538,7 @@ def main():
     lines = ["# junkrecon benchmark results", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, "
              f"{round(os.sysconf('SC_PAGE_SIZE') * os.sysconf('SC_PHYS_PAGES') / 2**30)} GiB RAM, {platform.platform()}.",
-             f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Reproduce: `ops/bench/run.sh {' '.join(sys.argv[1:])}`.".replace(" `.", "`."),
+             f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}. Reproduce: `ops/bench/run.sh {shlex.join(x for x in sys.argv[1:] if x != '--write-results')}`.".replace(" `.", "`."),
              f"Peer: `{os.path.relpath(PEER, REPO)}` on DuckDB {peer_version}, {os.cpu_count()} threads; junkrecon `{os.path.relpath(BIN, REPO)}`, best of {a.rounds} round(s).",
              a.title, ""]
     by_size = {}
