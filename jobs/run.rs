@@ -358,9 +358,7 @@ async fn run_stages(
     let reports = publish::write_reports(&ctx, root, &inputs, &history, date, &staging, cfg)
         .await
         .map_err(|e| on_engine(cfg, e))?;
-    let (carriers, banks) = publish::metrics(&ctx, &inputs, &history, date, &reports.progress)
-        .await
-        .map_err(|e| on_engine(cfg, e))?;
+    let (carriers, banks) = publish::metrics(&inputs, &history, date, &reports)?;
     warn_missing(&sources);
     let night = publish::NightMetrics {
         carriers,

@@ -279,6 +279,8 @@ pub struct Reports {
     pub files: Vec<PublishedFile>,
     /// Steps 95 and 97 for every source.
     pub progress: Counts,
+    /// Steps 90 and 91 for every source.
+    pub metrics: Counts,
 }
 
 /// Writes every source's report and delta list and the rejects report for
@@ -286,7 +288,8 @@ pub struct Reports {
 /// Sources are written [`REPORTS_AT_ONCE`] at a time, each in a session of
 /// its own ([`engine::side_session`]); the entries come in the sources' order.
 /// On the local engine each source's task then counts its progress (steps
-/// 95 and 97) from the reports it has just written, while the next sources'
+/// 95 and 97) from the reports it has just written, and its metrics (steps
+/// 90, 91) from its folder of the flags table, while the next sources'
 /// reports are encoded (10M persons, day 2: the tail after the last report
 /// 1.7 -> 0.9 s). On a cluster the counts are taken once every report is
 /// written, one source at a time: Ballista's scheduler never finished the
@@ -320,16 +323,19 @@ pub async fn write_reports(
     let mut out = Reports {
         files: vec![],
         progress: BTreeMap::new(),
+        metrics: BTreeMap::new(),
     };
     let mut written = reports.buffered(REPORTS_AT_ONCE);
     while let Some(report) = written.next().await {
-        let (files, counts) = report?;
+        let (files, counted) = report?;
         out.files.extend(files);
-        out.progress.extend(counts);
+        out.progress.extend(counted.progress);
+        out.metrics.extend(counted.metrics);
     }
     if !count_in_task {
         for target in &targets {
             out.progress.extend(progress(ctx, target).await?);
+            out.metrics.extend(source_metrics(ctx, target).await?);
         }
     }
     let (file, text) = sql::REPORT_REJECTS;
@@ -340,23 +346,36 @@ pub async fn write_reports(
     Ok(out)
 }
 
+/// One source's counts taken in its report task: steps 95 and 97
+/// (`progress`), steps 90 or 91 (`metrics`); empty when not taken there.
+struct SourceCounts {
+    progress: Counts,
+    metrics: Counts,
+}
+
 /// Writes one source's report and delta list in a session of its own, on a
 /// task of its own (so that two reports encode on two threads), then counts
-/// its progress from them when `count` says so; the task starts when the
+/// its progress and metrics when `count` says so; the task starts when the
 /// returned future is first polled.
 async fn spawn_report(
     (ctx, root, timeline): (SessionContext, Root, EnforcementSettings),
     target: Target,
     count: bool,
-) -> Result<(Vec<PublishedFile>, Counts)> {
+) -> Result<(Vec<PublishedFile>, SourceCounts)> {
     let report = async move {
         let started = std::time::Instant::now();
         let ctx = engine::side_session(&ctx, &[flags_table(target.extract)]).await?;
         let mut files = write_report(&ctx, &root, &target, &timeline).await?;
         files.extend(write_delta(&ctx, &root, &target).await?);
         let counts = match count {
-            true => progress(&ctx, &target).await?,
-            false => Counts::new(),
+            true => SourceCounts {
+                progress: progress(&ctx, &target).await?,
+                metrics: source_metrics(&ctx, &target).await?,
+            },
+            false => SourceCounts {
+                progress: Counts::new(),
+                metrics: Counts::new(),
+            },
         };
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(source = %target.chosen.source, seconds, "report written");
@@ -660,27 +679,40 @@ async fn progress(ctx: &SessionContext, t: &Target) -> Result<Counts> {
     Ok(counts)
 }
 
-/// Computes carriers.json and banks.json entries for `date`, from the flags
-/// tables and each source's `progress` (counted by [`write_reports`]).
-pub async fn metrics(
-    ctx: &SessionContext,
+/// Step 90 or 91 for one source, over its folder of the flags table: its
+/// row counts, keyed by (extract, source).
+async fn source_metrics(ctx: &SessionContext, t: &Target) -> Result<Counts> {
+    let (file, text) = match t.extract {
+        Extract::Subscribers => sql::METRICS_SUBSCRIBERS,
+        _ => sql::METRICS_ACCOUNTS,
+    };
+    let mut p = crate::reasons::sql_params(REASONS);
+    p.insert("SOURCE", t.chosen.source.clone());
+    let counts = collect_counts(ctx, file, &engine::render(file, text, &p)?).await?;
+    let extract = t.extract.to_string();
+    Ok(counts
+        .into_iter()
+        .map(|((_, source), row)| ((extract.clone(), source), row))
+        .collect())
+}
+
+/// Computes carriers.json and banks.json entries for `date` from what
+/// [`write_reports`] counted: each source's row counts (`counted.metrics`)
+/// and progress (`counted.progress`).
+pub fn metrics(
     inputs: &Inputs,
     h: &History,
     date: NightDate,
-    progress: &Counts,
+    counted: &Reports,
 ) -> Result<(Vec<SourceMetrics>, Vec<SourceMetrics>)> {
-    let counted = crate::reasons::sql_params(REASONS);
-    let (file, text) = sql::METRICS_SUBSCRIBERS;
-    let subs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
-    let (file, text) = sql::METRICS_ACCOUNTS;
-    let accs = collect_counts(ctx, file, &engine::render(file, text, &counted)?).await?;
+    let progress = &counted.progress;
     let build = |extract: Extract, chosen: &[Chosen], counts: &Counts, reasons: Vec<&str>| {
         chosen
             .iter()
             .map(|c| {
                 let empty = BTreeMap::new();
                 let m = counts
-                    .get(&(String::new(), c.source.clone()))
+                    .get(&(extract.to_string(), c.source.clone()))
                     .unwrap_or(&empty);
                 let g = |k: &str| m.get(k).copied().unwrap_or(0);
                 let p = progress
@@ -725,13 +757,13 @@ pub async fn metrics(
     let carriers = build(
         Extract::Subscribers,
         &inputs.subscribers,
-        &subs,
+        &counted.metrics,
         codes(REASONS, Extract::Subscribers),
     );
     let banks = build(
         Extract::Accounts,
         &inputs.accounts,
-        &accs,
+        &counted.metrics,
         codes(REASONS, Extract::Accounts),
     );
     check_complete(inputs, &carriers, &banks)?;
