@@ -118,6 +118,8 @@ pub mod held;
 pub mod lease;
 #[path = "runtime/logging.rs"]
 pub mod logging;
+#[path = "runtime/split.rs"]
+pub mod split;
 #[path = "runtime/store.rs"]
 pub mod store;
 

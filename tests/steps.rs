@@ -162,31 +162,56 @@ async fn a_code_added_to_the_one_list_is_reported_and_counted() {
     ctx.sql("CREATE VIEW subscriber_flags AS SELECT * FROM subscriber_flags_v")
         .await
         .unwrap();
-    // Step 90 rendered with it: a column of that name, counting them.
-    let (file, text) = junkrecon::publish::sql::METRICS_SUBSCRIBERS;
-    let metrics = junkrecon::engine::render(file, text, &p).unwrap();
-    let b = ctx.sql(&metrics).await.unwrap().collect().await.unwrap();
-    let counted: i64 = b
+    // Step 90 rendered with it, once per carrier: a column of that name,
+    // counting them.
+    let carriers = ctx
+        .sql("SELECT DISTINCT carrier FROM subscriber_flags")
+        .await
+        .unwrap()
+        .collect()
+        .await
+        .unwrap();
+    let carriers: Vec<String> = carriers
         .iter()
-        .map(|b| {
-            let c = arrow::compute::cast(
-                b.column_by_name("EVERY_IN_SCOPE")
-                    .expect("a column per code"),
-                &arrow::datatypes::DataType::Int64,
-            )
-            .unwrap();
-            arrow::compute::sum(
-                c.as_any()
-                    .downcast_ref::<arrow::array::Int64Array>()
-                    .unwrap(),
-            )
-            .unwrap_or(0)
+        .flat_map(|b| {
+            let c = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+            let c = c
+                .as_any()
+                .downcast_ref::<arrow::array::StringArray>()
+                .unwrap();
+            c.iter().flatten().map(str::to_string).collect::<Vec<_>>()
         })
-        .sum();
+        .collect();
+    assert!(carriers.len() > 1, "the sample has several carriers");
+    let (file, text) = junkrecon::publish::sql::METRICS_SUBSCRIBERS;
+    let mut counted = 0i64;
+    for carrier in &carriers {
+        p.insert("SOURCE", carrier.clone());
+        let metrics = junkrecon::engine::render(file, text, &p).unwrap();
+        let b = ctx.sql(&metrics).await.unwrap().collect().await.unwrap();
+        counted += b
+            .iter()
+            .map(|b| {
+                let c = arrow::compute::cast(
+                    b.column_by_name("EVERY_IN_SCOPE")
+                        .expect("a column per code"),
+                    &arrow::datatypes::DataType::Int64,
+                )
+                .unwrap();
+                arrow::compute::sum(
+                    c.as_any()
+                        .downcast_ref::<arrow::array::Int64Array>()
+                        .unwrap(),
+                )
+                .unwrap_or(0)
+            })
+            .sum::<i64>();
+    }
     assert_eq!(counted as usize, in_scope);
     // With the list as shipped, no such code exists.
-    let shipped =
-        junkrecon::engine::render(file, text, &junkrecon::reconcile::params(night(D), &cfg))
-            .unwrap();
+    let mut shipped = junkrecon::reconcile::params(night(D), &cfg);
+    shipped.extend(sql_params(REASONS));
+    shipped.insert("SOURCE", carriers[0].clone());
+    let shipped = junkrecon::engine::render(file, text, &shipped).unwrap();
     assert!(!shipped.contains("EVERY_IN_SCOPE"));
 }

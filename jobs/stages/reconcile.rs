@@ -147,18 +147,26 @@ struct Split {
     column: Option<&'static str>,
     by_kind: bool,
     writers: usize,
+    /// The rows come in long runs of one folder (split by source or kind,
+    /// whose rows come from files of one source or kind), not spread over
+    /// every folder in each batch (split by bucket): written by
+    /// [`crate::split::write_split`], which passes runs on whole. Only on
+    /// the local engine, the only one whose tables are split by source or
+    /// kind.
+    in_runs: bool,
 }
 
 /// The values of `kind`: 'S' subscriber rows, 'A' account rows.
 const KINDS: usize = 2;
 
 impl Split {
-    /// Split by `column` alone.
-    fn by(column: &'static str, writers: usize) -> Split {
+    /// Split by `column` alone, whose rows come `in_runs` or not.
+    fn by(column: &'static str, writers: usize, in_runs: bool) -> Split {
         Split {
             column: Some(column),
             by_kind: false,
             writers,
+            in_runs,
         }
     }
 
@@ -284,6 +292,7 @@ impl Step {
                 column: Some(column),
                 by_kind,
                 writers,
+                in_runs: false,
             });
         }
         if by_kind {
@@ -291,6 +300,7 @@ impl Step {
                 column: None,
                 by_kind,
                 writers: KINDS,
+                in_runs: true,
             });
         }
         let extract = self.by_source.filter(|_| run.local)?;
@@ -300,7 +310,7 @@ impl Step {
         };
         let column = engine::flags_source_column(extract);
         let writers = sources.len();
-        Some(Split::by(column, writers))
+        Some(Split::by(column, writers, true))
     }
 
     /// The buckets it is computed in, in a run split into `buckets`.
@@ -496,16 +506,14 @@ async fn split_by_bucket(
     buckets: usize,
 ) -> Result<()> {
     let started = std::time::Instant::now();
-    let schema = write_view(
-        ctx,
-        view,
-        dir,
-        true,
-        false,
-        Some(Split::by("bucket", buckets)),
-    )
-    .await
-    .map_err(|e| Error::query(view, e))?;
+    let how = Writing {
+        hash_joins: true,
+        one_build_table: false,
+        split: Some(Split::by("bucket", buckets, false)),
+    };
+    let schema = write_view(ctx, view, dir, how, "part-0")
+        .await
+        .map_err(|e| Error::query(view, e))?;
     ctx.deregister_table(view)
         .map_err(|e| Error::query(view, e))?;
     register_written(ctx, view, dir, &schema, &["bucket"])?;
@@ -661,8 +669,12 @@ async fn write_step(
     let mut schema = None;
     for bucket in 0..shape.buckets {
         create_view(ctx, step, params, bucket).await?;
-        let one_table = shape.one_build_table;
-        let written = write_view(ctx, step.view, dir, hash_joins, one_table, shape.split)
+        let how = Writing {
+            hash_joins,
+            one_build_table: shape.one_build_table,
+            split: shape.split,
+        };
+        let written = write_view(ctx, step.view, dir, how, &format!("part-{bucket}"))
             .await
             .map_err(|e| Error::query(step.view, e))?;
         schema = Some(written);
@@ -685,19 +697,32 @@ async fn create_view(
     Ok(())
 }
 
+/// How a view is planned and written.
+#[derive(Debug, Clone, Copy)]
+struct Writing {
+    hash_joins: bool,
+    one_build_table: bool,
+    split: Option<Split>,
+}
+
 /// Plans a view with hash joins or sort-merge joins and adds its rows as
 /// Parquet files under `dir` (split into one folder per value of the
-/// split's column); returns the view's schema. The split's `writers` is how
-/// many files may be open at once across folders: each holds a row group,
-/// so row groups shrink with it.
+/// split's column; for a split whose rows come in runs, one file
+/// `{name}.parquet` per folder, see [`Split::in_runs`]); returns the view's schema. The split's `writers` is
+/// how many files may be open at once across folders: each holds a row
+/// group, so row groups shrink with it.
 async fn write_view(
     ctx: &SessionContext,
     view: &str,
     dir: &str,
-    hash_joins: bool,
-    one_build_table: bool,
-    split: Option<Split>,
+    how: Writing,
+    name: &str,
 ) -> datafusion::error::Result<SchemaRef> {
+    let Writing {
+        hash_joins,
+        one_build_table,
+        split,
+    } = how;
     // These options hold for this one write: the session gets its own back
     // after it (publish's queries run on the same session).
     engine::scoped_options(
@@ -717,6 +742,11 @@ async fn write_view(
         async {
             let df = ctx.table(view).await?;
             let schema: SchemaRef = Arc::new(df.schema().as_arrow().clone());
+            if let Some(split) = split.filter(|s| s.in_runs) {
+                let url = Root::datafusion_url(dir);
+                crate::split::write_split(df, &url, &split.columns(), name).await?;
+                return Ok(schema);
+            }
             let mut options = DataFrameWriteOptions::new();
             if let Some(split) = split {
                 let columns = split.columns().iter().map(|c| c.to_string()).collect();
