@@ -57,7 +57,8 @@ pub async fn write_split(df: DataFrame, dir_url: &str, columns: &[&str], name: &
     let task = Arc::new(df.task_ctx());
     let plan = df.create_physical_plan().await?;
     let schema = plan.schema();
-    let first = file_columns(&schema, columns)?;
+    let first = file_columns(&schema, columns)
+        .map_err(|message| DataFusionError::Plan(format!("split write: {message}")))?;
     let file_schema = Arc::new(Schema::new(schema.fields()[..first].to_vec()));
     let url = ListingTableUrl::parse(dir_url)?;
     let out = Output {
@@ -91,9 +92,10 @@ pub async fn write_split(df: DataFrame, dir_url: &str, columns: &[&str], name: &
     Ok(())
 }
 
-/// How many of the schema's columns go into the files: all but `columns`,
-/// which must be its last ones, in that order.
-fn file_columns(schema: &SchemaRef, columns: &[&str]) -> Result<usize> {
+/// How many of the schema's columns go into the files of a split table
+/// (written here, or read back from its folders): all but `columns`, which
+/// must be its last ones, in that order; else what is wrong.
+pub fn file_columns(schema: &SchemaRef, columns: &[&str]) -> std::result::Result<usize, String> {
     let fields = schema.fields();
     let first = fields.len().checked_sub(columns.len());
     let found: Vec<&str> = fields[first.unwrap_or(0)..]
@@ -102,9 +104,9 @@ fn file_columns(schema: &SchemaRef, columns: &[&str]) -> Result<usize> {
         .collect();
     match first {
         Some(first) if found == columns => Ok(first),
-        _ => Err(DataFusionError::Plan(format!(
-            "split write: {columns:?} must be the last columns, found {found:?}"
-        ))),
+        _ => Err(format!(
+            "{columns:?} must be the last columns, found {found:?}"
+        )),
     }
 }
 
@@ -289,7 +291,7 @@ mod tests {
             Field::new("kind", DataType::Utf8, false),
             Field::new("n", DataType::Int64, false),
         ]));
-        let err = file_columns(&schema, &["kind"]).unwrap_err().to_string();
+        let err = file_columns(&schema, &["kind"]).unwrap_err();
         assert!(err.contains("must be the last columns"), "{err}");
     }
 }

@@ -348,6 +348,7 @@ pub async fn write_reports(
 
 /// One source's counts taken in its report task: steps 95 and 97
 /// (`progress`), steps 90 or 91 (`metrics`); empty when not taken there.
+#[derive(Default)]
 struct SourceCounts {
     progress: Counts,
     metrics: Counts,
@@ -372,10 +373,7 @@ async fn spawn_report(
                 progress: progress(&ctx, &target).await?,
                 metrics: source_metrics(&ctx, &target).await?,
             },
-            false => SourceCounts {
-                progress: Counts::new(),
-                metrics: Counts::new(),
-            },
+            false => SourceCounts::default(),
         };
         let seconds = started.elapsed().as_secs_f64();
         tracing::info!(source = %target.chosen.source, seconds, "report written");

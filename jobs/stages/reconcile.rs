@@ -708,9 +708,9 @@ struct Writing {
 /// Plans a view with hash joins or sort-merge joins and adds its rows as
 /// Parquet files under `dir` (split into one folder per value of the
 /// split's column; for a split whose rows come in runs, one file
-/// `{name}.parquet` per folder, see [`Split::in_runs`]); returns the view's schema. The split's `writers` is
-/// how many files may be open at once across folders: each holds a row
-/// group, so row groups shrink with it.
+/// `{name}.parquet` per folder, see [`Split::in_runs`]); returns the view's
+/// schema. The split's `writers` is how many files may be open at once
+/// across folders: each holds a row group, so row groups shrink with it.
 async fn write_view(
     ctx: &SessionContext,
     view: &str,
@@ -812,16 +812,11 @@ fn split_folders(
     schema: &SchemaRef,
     columns: &[&str],
 ) -> Result<ListingTable> {
-    let fields = schema.fields();
-    let at = fields.len().checked_sub(columns.len());
-    let (file_fields, split_fields) = fields.split_at(at.unwrap_or(0));
-    let found: Vec<&str> = split_fields.iter().map(|f| f.name().as_str()).collect();
-    if at.is_none() || found != columns {
-        return Err(Error::Invalid {
-            what: table.to_string(),
-            message: format!("{columns:?} must be the last columns, found {found:?}"),
-        });
-    }
+    let at = crate::split::file_columns(schema, columns).map_err(|message| Error::Invalid {
+        what: table.to_string(),
+        message,
+    })?;
+    let (file_fields, split_fields) = schema.fields().split_at(at);
     let partition_columns = split_fields
         .iter()
         .map(|f| (f.name().clone(), f.data_type().clone()))
